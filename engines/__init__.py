@@ -1,0 +1,1 @@
+"""segstream engines: models, export, backends and data."""

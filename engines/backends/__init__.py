@@ -1,0 +1,1 @@
+"""Engine backends. Import them through ``engines.registry``, never directly at import time."""

@@ -1,0 +1,106 @@
+"""ONNX Runtime backend: the CPU default; uses the CUDA or TensorRT execution providers when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.base import warmup_batch
+from engines.errors import EngineUnavailableError, ModelError
+from engines.metadata import ModelMeta
+
+_NUMPY_TYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+
+
+class OnnxRuntimeEngine:
+    backend = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str | Path,
+        meta: ModelMeta,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        providers: list[str] | None = None,
+        optimization: str = "all",
+    ) -> None:
+        import onnxruntime as ort
+
+        self.meta = meta
+        self.device = device
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        levels = {
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        }
+        if optimization not in levels:
+            raise ModelError(f"unknown ONNX Runtime optimisation level {optimization!r}; one of {', '.join(levels)}")
+        options.graph_optimization_level = levels[optimization]
+        self.providers = providers or self._providers_for(device, ort.get_available_providers())
+        try:
+            self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=self.providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"ONNX Runtime cannot load {self.path}: {first}") from None
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise ModelError(f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
+        self._input_name = inputs[0].name
+        self._output_name = outputs[0].name
+        batch_dim = inputs[0].shape[0]
+        self.max_batch = 64 if not isinstance(batch_dim, int) else int(batch_dim)
+        self._dtype = _NUMPY_TYPES[meta.input.dtype]
+        self._check_against_meta(inputs[0])
+
+    @staticmethod
+    def _providers_for(device: str, available: list[str]) -> list[str]:
+        if device == "cpu":
+            return ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+            if not gpu:
+                raise EngineUnavailableError(
+                    "device 'cuda' was asked for, but this onnxruntime has no CUDA or TensorRT provider "
+                    f"(available: {', '.join(available)}); install onnxruntime-gpu or use device: cpu"
+                )
+            return [*gpu, "CPUExecutionProvider"]
+        raise ModelError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+
+    def _check_against_meta(self, node: Any) -> None:
+        expected = {"float32": "tensor(float)", "float16": "tensor(float16)", "uint8": "tensor(uint8)"}
+        if node.type != expected[self.meta.input.dtype]:
+            raise ModelError(
+                f"{self.path}: the graph input is {node.type} but the sidecar says {self.meta.input.dtype}; "
+                "re-export the model so graph and sidecar agree"
+            )
+        if len(node.shape) != 4:
+            raise ModelError(f"{self.path}: the graph input has rank {len(node.shape)}, expected 4")
+
+    @property
+    def input_name(self) -> str:
+        return self._input_name
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        if batch.dtype != self._dtype:
+            batch = batch.astype(self._dtype)
+        result: np.ndarray = self._session.run([self._output_name], {self._input_name: batch})[0]
+        return result
+
+    def warmup(self, iterations: int = 3) -> None:
+        batch = warmup_batch(self.meta, 1)
+        for _ in range(iterations):
+            self.infer(batch)
+
+    def close(self) -> None:
+        self._session = None  # type: ignore[assignment]

@@ -1,0 +1,1 @@
+"""Data: class tables, the synthetic street-scene generator and dataset loaders."""

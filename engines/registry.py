@@ -1,0 +1,86 @@
+"""Backends by name and by file suffix; each backend module is imported only when used.
+
+Adding a backend is one line in ``BACKENDS`` (and one in ``SUFFIXES`` if it owns a file type).
+Every backend class is constructed as ``Class(path, meta, *, device=..., threads=..., **options)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from engines.base import Engine
+from engines.errors import EngineUnavailableError, ModelError
+from engines.metadata import ModelMeta, load_for_model
+
+BACKENDS: dict[str, str] = {
+    "onnxruntime": "engines.backends.onnxruntime:OnnxRuntimeEngine",
+    "torch": "engines.backends.torch:TorchEngine",
+    "tensorrt": "engines.backends.tensorrt:TensorRTEngine",
+}
+
+SUFFIXES: dict[str, str] = {
+    ".onnx": "onnxruntime",
+    ".pt": "torch",
+    ".pth": "torch",
+    ".engine": "tensorrt",
+    ".plan": "tensorrt",
+}
+
+INSTALL_HINTS: dict[str, str] = {
+    "onnxruntime": "pip install onnxruntime",
+    "torch": "pip install 'segstream[train]' (CPU machines: pip install torch==2.13.0)",
+    "tensorrt": "pip install 'segstream[gpu]' on a machine with an NVIDIA GPU and driver",
+}
+
+
+def backend_for(path: str | Path, backend: str = "auto") -> str:
+    """The backend name for ``path``: the explicit choice, or the one that owns its suffix."""
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend {backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
+        return backend
+    suffix = Path(path).suffix.lower()
+    try:
+        return SUFFIXES[suffix]
+    except KeyError:
+        raise ModelError(
+            f"cannot tell the backend of {path}: suffix {suffix or '(none)'} is not one of "
+            f"{', '.join(SUFFIXES)}; rename the file or set model.backend"
+        ) from None
+
+
+def backend_class(name: str) -> type:
+    module_name, _, class_name = BACKENDS[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise EngineUnavailableError(
+            f"backend {name!r} cannot be loaded ({exc}); install it with: {INSTALL_HINTS[name]}"
+        ) from None
+    cls: type = getattr(module, class_name)
+    return cls
+
+
+def open_engine(
+    path: str | Path,
+    *,
+    backend: str = "auto",
+    device: str = "cpu",
+    threads: int | None = None,
+    meta: ModelMeta | None = None,
+    **options: Any,
+) -> Engine:
+    """Open ``path`` with the right backend, reading its sidecar unless ``meta`` is given."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"model file {path} does not exist; check model.path or --model")
+    if not path.is_file():
+        raise ModelError(f"model path {path} is not a file")
+    name = backend_for(path, backend)
+    if meta is None:
+        meta = load_for_model(path)
+    cls = backend_class(name)
+    engine: Engine = cls(path, meta, device=device, threads=threads, **options)
+    return engine

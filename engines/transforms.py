@@ -1,0 +1,139 @@
+"""Frames to model input and model output back to frames: the one place where geometry lives.
+
+The pipeline's preprocess/postprocess stages, the evaluator and the trainer all call these
+functions, so a frame is resized, colour-converted, normalised and mapped back identically
+everywhere (the streamed mIoU equals the evaluator's because of this).
+
+Geometry: a frame of W×H is resized to the model's w×h either by *stretching* or by
+*letterboxing* (keep aspect, pad). ``Geometry`` records the content box inside the model input so
+the class map can be cropped and resized back. Masks always use nearest-neighbour
+(``INTER_NEAREST_EXACT``: pixel-centre aligned, unlike OpenCV's plain ``INTER_NEAREST``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from engines.metadata import InputSpec, OutputSpec
+
+ResizeMode = Literal["stretch", "letterbox"]
+RESIZE_MODES: tuple[str, ...] = ("stretch", "letterbox")
+PAD_VALUE = 0
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a source frame sits inside the model input."""
+
+    src_height: int
+    src_width: int
+    model_height: int
+    model_width: int
+    x0: int = 0  # content box in model pixels
+    y0: int = 0
+    content_width: int = 0
+    content_height: int = 0
+
+    @property
+    def is_identity(self) -> bool:
+        return (self.src_height, self.src_width) == (self.model_height, self.model_width) and self.x0 == 0 and self.y0 == 0
+
+
+def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an image for the model: area averaging when shrinking, bilinear when enlarging."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    shrinking = width * height < w * h
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a label or class map: nearest neighbour, pixel-centre aligned, dtype kept."""
+    if mask.shape[1] == width and mask.shape[0] == height:
+        return mask
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+def fit(image: np.ndarray, height: int, width: int, mode: ResizeMode = "stretch") -> tuple[np.ndarray, Geometry]:
+    """Resize a BGR uint8 frame to the model size; return the resized frame and its geometry."""
+    src_h, src_w = image.shape[:2]
+    if mode == "stretch":
+        return resize_image(image, width, height), Geometry(src_h, src_w, height, width, 0, 0, width, height)
+    if mode != "letterbox":
+        raise ValueError(f"unknown resize mode {mode!r}; one of {', '.join(RESIZE_MODES)}")
+    scale = min(width / src_w, height / src_h)
+    cw, ch = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    x0, y0 = (width - cw) // 2, (height - ch) // 2
+    resized = resize_image(image, cw, ch)
+    canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
+    canvas[y0 : y0 + ch, x0 : x0 + cw] = resized
+    return canvas, Geometry(src_h, src_w, height, width, x0, y0, cw, ch)
+
+
+def to_input(images: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
+    """Stack already-fitted BGR uint8 images into the batch ``spec`` asks for.
+
+    A uint8 model takes the frames as they are (the graph converts and normalises); a float
+    model gets RGB or BGR as declared, scaled to 0..1 and normalised with the sidecar's mean/std.
+    """
+    batch = np.stack(images) if len(images) > 1 else images[0][None]
+    if spec.dtype == "uint8":
+        if spec.color == "RGB":
+            batch = batch[..., ::-1]
+        if spec.layout == "NCHW":
+            batch = batch.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(batch)
+    if spec.color == "RGB":
+        batch = batch[..., ::-1]
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    if spec.color == "BGR":
+        mean, std = mean[::-1], std[::-1]
+    scale = (1.0 / (255.0 * std)).astype(np.float32)
+    offset = (-mean / std).astype(np.float32)
+    data = batch.astype(np.float32) * scale + offset
+    if spec.layout == "NCHW":
+        data = data.transpose(0, 3, 1, 2)
+    data = np.ascontiguousarray(data)
+    return data.astype(np.float16) if spec.dtype == "float16" else data
+
+
+def to_class_maps(output: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    """N×K×H×W logits or an N×H×W class map → N×H×W uint8 class map."""
+    if spec.kind == "classmap":
+        return output if output.dtype == np.uint8 else output.astype(np.uint8)
+    return np.argmax(output, axis=1).astype(np.uint8)
+
+
+def restore_class_map(class_map: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Crop the letterbox padding away and resize a model-size class map to the source frame size."""
+    g = geometry
+    content = class_map[g.y0 : g.y0 + g.content_height, g.x0 : g.x0 + g.content_width]
+    return resize_mask(content, g.src_width, g.src_height)
+
+
+def restore_logits(logits: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """K×H×W logits → source-size class map by bilinear upsampling of the logits, then argmax."""
+    g = geometry
+    content = logits[:, g.y0 : g.y0 + g.content_height, g.x0 : g.x0 + g.content_width].astype(np.float32)
+    hwk = np.ascontiguousarray(content.transpose(1, 2, 0))
+    up = cv2.resize(hwk, (g.src_width, g.src_height), interpolation=cv2.INTER_LINEAR)
+    if up.ndim == 2:  # a single class collapses the channel axis
+        return np.zeros(up.shape, dtype=np.uint8)
+    return np.argmax(up, axis=2).astype(np.uint8)
+
+
+def class_fractions(class_map: np.ndarray, num_classes: int, geometry: Geometry | None = None) -> np.ndarray:
+    """Fraction of pixels per class (float32, sums to 1 over the frame's content)."""
+    if geometry is not None and class_map.shape == (geometry.model_height, geometry.model_width):
+        g = geometry
+        class_map = class_map[g.y0 : g.y0 + g.content_height, g.x0 : g.x0 + g.content_width]
+    counts = np.bincount(class_map.ravel(), minlength=num_classes)[:num_classes]
+    total = counts.sum()
+    return (counts / total).astype(np.float32) if total else counts.astype(np.float32)

@@ -1,0 +1,1 @@
+"""segstream streaming runtime."""
