@@ -1,0 +1,73 @@
+"""Segmentation models in plain PyTorch, by name.
+
+Each registered builder is keyword-only and returns a module whose ``forward`` maps an N×3×H×W
+normalised RGB float tensor to ONE N×K×H×W logits tensor at the input's size (no dict)::
+
+    model = create_model("lraspp_mobilenet_v3_large", num_classes=19)
+
+The MobileNetV3 models' state-dict keys match torchvision's, so official checkpoints load with
+``strict=True`` (see docs/torchvision-weights.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import nn
+
+from engines.models.deeplabv3 import build_deeplabv3
+from engines.models.lraspp import build_lraspp
+from engines.models.unet import UNet
+
+__all__ = ["create_model", "list_models", "register_model"]
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, *, num_classes: int, **kwargs: Any) -> nn.Module:
+    try:
+        builder = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be positive, not {num_classes}")
+    return builder(num_classes=num_classes, **kwargs)
+
+
+@register_model
+def lraspp_mobilenet_v3_large(*, num_classes: int, output_stride: int = 16, inter_channels: int = 128) -> nn.Module:
+    return build_lraspp(variant="large", num_classes=num_classes, output_stride=output_stride, inter_channels=inter_channels)
+
+
+@register_model
+def lraspp_mobilenet_v3_small(*, num_classes: int, output_stride: int = 16, inter_channels: int = 128) -> nn.Module:
+    return build_lraspp(variant="small", num_classes=num_classes, output_stride=output_stride, inter_channels=inter_channels)
+
+
+@register_model
+def deeplabv3_mobilenet_v3_large(*, num_classes: int, output_stride: int = 16, aux_loss: bool = False,
+                                 atrous_rates: Sequence[int] = (12, 24, 36)) -> nn.Module:
+    return build_deeplabv3(variant="large", num_classes=num_classes, output_stride=output_stride,
+                           aux_loss=aux_loss, atrous_rates=atrous_rates)
+
+
+@register_model
+def deeplabv3_mobilenet_v3_small(*, num_classes: int, output_stride: int = 16, aux_loss: bool = False,
+                                 atrous_rates: Sequence[int] = (12, 24, 36)) -> nn.Module:
+    return build_deeplabv3(variant="small", num_classes=num_classes, output_stride=output_stride,
+                           aux_loss=aux_loss, atrous_rates=atrous_rates)
+
+
+@register_model
+def unet(*, num_classes: int, depth: int = 4, base_channels: int = 16) -> nn.Module:
+    return UNet(num_classes=num_classes, depth=depth, base_channels=base_channels)
