@@ -1,0 +1,36 @@
+"""List the registered models with parameter counts and GFLOPs at 512×1024: ``python -m engines.models``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from engines.models import create_model, list_models
+
+
+def count_gflops(model: torch.nn.Module, height: int, width: int) -> float:
+    """Forward GFLOPs for one image (a multiply-add counts as two FLOPs, as torch's counter does)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, height, width))
+    return counter.get_total_flops() / 1e9
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engines.models", description=__doc__)
+    parser.add_argument("--num-classes", type=int, default=19)
+    parser.add_argument("--size", default="512x1024", help="HxW for the FLOP count")
+    args = parser.parse_args(argv)
+    height, width = (int(v) for v in args.size.split("x"))
+    print(f"{'model':32} {'params':>12} {'GFLOPs@' + args.size:>16}")
+    for name in list_models():
+        model = create_model(name, num_classes=args.num_classes).eval()
+        params = sum(p.numel() for p in model.parameters())
+        print(f"{name:32} {params:>12,} {count_gflops(model, height, width):>16.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
