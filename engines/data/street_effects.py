@@ -1,0 +1,114 @@
+"""Sky backgrounds and camera effects (sensor noise, rain, blur, JPEG) for the street scenes.
+
+Everything costly is precomputed once per scene (noise tiles, rain streaks, the sky); a frame
+takes seeded offsets into those tiles, so the per-frame cost is a few saturating adds.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from engines.data.street_objects import BUILDING, SKY
+
+PAD = 48  # tile margin for per-frame offsets
+
+
+def make_sky(rng: np.random.Generator, width: int, height: int, horizon_v: float, zenith, horizon, clouds: float,
+             night: bool, skyline_col=None, px: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Sky image (gradient, clouds, optional distant skyline) and its labels."""
+    v = np.arange(height, dtype=np.float32)
+    t = np.clip((horizon_v - v) / max(height * 0.7, 1.0), 0.0, 1.0) ** 0.7
+    zen = np.asarray(zenith, np.float32)
+    hor = np.asarray(horizon, np.float32)
+    col = hor[None, :] * (1 - t[:, None]) + zen[None, :] * t[:, None]
+    img = np.repeat(col[:, None, :], width, axis=1)
+    if clouds > 0.05:
+        small = rng.random((max(2, height // 40), max(2, width // 40))).astype(np.float32)
+        big = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+        big = cv2.GaussianBlur(big, (0, 0), max(1.0, width / 120))
+        big = (big - big.min()) / max(float(big.max() - big.min()), 1e-6)
+        m = np.clip((big - (1 - clouds)) * 3, 0, 1) * (0.25 + 0.75 * t[:, None])
+        cloud_col = hor * 1.05 if not night else hor * 0.8
+        img = img * (1 - m[..., None] * 0.8) + np.clip(cloud_col, 0, 255)[None, None, :] * (m[..., None] * 0.8)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    lab = np.full((height, width), SKY, np.uint8)
+    if skyline_col is not None:
+        # distant blocks of buildings sitting on the horizon
+        x = 0
+        base = int(round(horizon_v + 12 * px))
+        while x < width:
+            w = int(rng.uniform(30, 110) * px)
+            if rng.random() < 0.8:
+                h = int(rng.uniform(8, 60) * px)
+                top = int(round(horizon_v)) - h
+                c = tuple(float(np.clip(a + rng.uniform(-8, 8), 0, 255)) for a in skyline_col)
+                cv2.rectangle(img, (x, top), (x + w - 1, base), c, -1)
+                cv2.rectangle(lab, (x, top), (x + w - 1, base), BUILDING, -1)
+                if night:
+                    for _ in range(int(w * h / (60 * px * px))):
+                        wx = int(rng.uniform(x + 2, x + w - 3))
+                        wy = int(rng.uniform(top + 2, horizon_v - 2))
+                        cv2.rectangle(img, (wx, wy), (wx + max(1, int(2 * px)), wy + max(1, int(2 * px))),
+                                      (110, 190, 230), -1)
+            x += w
+    return img, lab
+
+
+class Effects:
+    """Per-scene precomputed layers and the per-frame post-processing."""
+
+    def __init__(self, rng: np.random.Generator, width: int, height: int, noise: float, rain: float,
+                 blur_p: float, jpeg_p: float, night: bool, headlight_glow: bool) -> None:
+        self.width, self.height = width, height
+        self.blur_p, self.jpeg_p = blur_p, jpeg_p
+        th, tw = height + PAD, width + PAD
+        n = rng.normal(0.0, noise, (th, tw, 3)).astype(np.float32)
+        # a little chroma-correlated noise: mostly luminance
+        n = 0.6 * n + 0.4 * n.mean(axis=2, keepdims=True)
+        self.noise_pos = np.clip(n, 0, 255).astype(np.uint8)
+        self.noise_neg = np.clip(-n, 0, 255).astype(np.uint8)
+        self.rain = None
+        if rain > 0:
+            layer = np.zeros((th * 2, tw), np.uint8)
+            count = int(rain * width * height / 700)
+            slant = rng.uniform(-0.25, 0.25)
+            xs = rng.uniform(0, tw, count)
+            ys = rng.uniform(0, th * 2, count)
+            ls = rng.uniform(0.03, 0.08, count) * height
+            bright = rng.uniform(25, 70, count)
+            th_px = max(1, int(round(width / 1280)))
+            for x, y, ln, b in zip(xs, ys, ls, bright, strict=True):
+                cv2.line(layer, (int(x), int(y)), (int(x + slant * ln), int(y + ln)), float(b), th_px, cv2.LINE_AA)
+            layer[th:] = np.maximum(layer[th:], layer[:th])  # wrap so scrolling is seamless
+            layer[:th] = layer[th:]
+            self.rain = cv2.merge([layer, layer, layer])
+            self.rain_speed = height * rng.uniform(1.5, 3.0)  # pixels per second
+        self.glow = None
+        if headlight_glow:
+            v, u = np.mgrid[0:height, 0:width].astype(np.float32)
+            g = np.exp(-(((u - width / 2) / (0.45 * width)) ** 2) - (((v - height) / (0.28 * height)) ** 2))
+            self.glow = np.clip(g[..., None] * np.array([45, 55, 60], np.float32), 0, 255).astype(np.uint8)
+
+    def apply(self, img: np.ndarray, rng: np.random.Generator, t: float) -> np.ndarray:
+        h, w = self.height, self.width
+        if self.glow is not None:
+            cv2.add(img, self.glow, dst=img)
+        if self.rain is not None:
+            off = int(t * self.rain_speed) % (self.rain.shape[0] // 2)
+            dx = int(t * 37) % PAD
+            cv2.add(img, self.rain[off:off + h, dx:dx + w], dst=img)
+        r = rng.random(6)
+        if r[0] < self.blur_p:
+            k = 3 if r[1] < 0.6 else 5
+            img = cv2.GaussianBlur(img, (k, k), 0.5 + r[2] * (0.6 if k == 3 else 1.2))
+        oy, ox = int(r[3] * PAD), int(r[4] * PAD)
+        cv2.add(img, self.noise_pos[oy:oy + h, ox:ox + w], dst=img)
+        oy2, ox2 = (oy + 17) % PAD, (ox + 29) % PAD
+        cv2.subtract(img, self.noise_neg[oy2:oy2 + h, ox2:ox2 + w], dst=img)
+        if r[5] < self.jpeg_p:
+            q = int(25 + 60 * rng.random())
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+            if ok:
+                img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        return img

@@ -1,0 +1,539 @@
+"""The things standing in a synthetic street and how each draws itself into a Canvas.
+
+Every object knows its ground footprint (for far-to-near ordering) and draws its image colours
+and its labels with the same polygons. Objects too small to be resolved by a segmentation model
+(thin far poles, tiny far people) are drawn in the image but labelled 255 (ignore).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engines.data.street_render import Billboard, Camera, Canvas, circle_local
+
+# Cityscapes train IDs
+ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY = range(11)
+PERSON, RIDER, CAR, TRUCK, BUS = 11, 12, 13, 14, 15
+IGNORE = 255
+
+
+class Shade:
+    """Per-frame colour function: lighting, white balance and distance fog."""
+
+    __slots__ = ("light", "wb", "fog_k", "fog", "head", "px")
+
+    def __init__(self, light: float, wb, fog_k: float, fog, headlights: float, px_scale: float) -> None:
+        self.light = light
+        self.wb = wb
+        self.fog_k = fog_k
+        self.fog = fog
+        self.head = headlights  # extra light near the camera (night dashcam)
+        self.px = px_scale  # pixels at this frame size per pixel at 1280 wide
+
+    def __call__(self, c, d: float, k: float = 1.0):
+        """Lit, fogged BGR for a surface of base colour ``c`` at distance ``d`` (``k`` = face factor)."""
+        a = 1.0 - math.exp(-self.fog_k * d) if d > 0 else 0.0
+        light = self.light
+        if self.head:
+            light += self.head * math.exp(-d / 18.0)
+        m = light * k * (1.0 - a)
+        wb, f = self.wb, self.fog
+        return (c[0] * wb[0] * m + f[0] * a, c[1] * wb[1] * m + f[1] * a, c[2] * wb[2] * m + f[2] * a)
+
+    def emit(self, c, d: float):
+        """An emissive colour (lamps, lit windows) seen through the fog."""
+        a = 1.0 - math.exp(-self.fog_k * d) if d > 0 else 0.0
+        f = self.fog
+        b = 1.0 - a
+        return (c[0] * b + f[0] * a, c[1] * b + f[1] * a, c[2] * b + f[2] * a)
+
+
+def _dist(cam: Camera, x0: float, x1: float, z0: float, z1: float) -> float:
+    p = cam.pos
+    dx = x0 - p[0] if p[0] < x0 else (p[0] - x1 if p[0] > x1 else 0.0)
+    dz = z0 - p[2] if p[2] < z0 else (p[2] - z1 if p[2] > z1 else 0.0)
+    return math.hypot(dx, dz)
+
+
+# ---------------------------------------------------------------------------------------------
+# buildings and park things (the "back" layer: outside the street corridor)
+# ---------------------------------------------------------------------------------------------
+class Building:
+    __slots__ = ("x0", "x1", "z0", "z1", "h", "face_x", "side", "col", "wall_col", "win", "win_lit",
+                 "shop", "bands", "win_col", "trim_col", "radius")
+
+    def __init__(self, side: int, face_x: float, depth: float, z0: float, z1: float, h: float, col,
+                 wall_col, win: np.ndarray, win_lit: np.ndarray, shop: np.ndarray, bands: np.ndarray,
+                 win_col, trim_col) -> None:
+        self.side, self.face_x = side, face_x
+        self.x0, self.x1 = (face_x, face_x + depth) if side > 0 else (face_x - depth, face_x)
+        self.z0, self.z1, self.h = z0, z1, h
+        self.col, self.wall_col, self.win_col, self.trim_col = col, wall_col, win_col, trim_col
+        self.win, self.win_lit, self.shop, self.bands = win, win_lit, shop, bands
+        self.radius = max(z1 - z0, h, depth)
+
+    def key(self, cam: Camera) -> float:
+        return _dist(cam, self.x0, self.x1, self.z0, self.z1)
+
+    def in_view(self, cam: Camera) -> bool:
+        return cam.in_view((self.x0 + self.x1) / 2, self.h / 2, (self.z0 + self.z1) / 2, self.radius)
+
+    def draw(self, cv: Canvas, sh: Shade, d: float, night: bool) -> None:
+        c = self.col
+        cv.box(self.x0, self.x1, 0.0, self.h, self.z0, self.z1,
+               (sh(c, d, 0.92), sh(c, d, 1.05), sh(self.wall_col, d, 0.75)), BUILDING)
+        cam = cv.cam
+        # the facade's details only when it faces the camera and is big enough to see
+        if (cam.pos[0] - self.face_x) * self.side >= 0:
+            return
+        if cam.f / max(d, 1.0) * 0.5 < 1.2:  # half a metre under ~1 px: no detail
+            return
+        if len(self.bands):
+            cv.fill(cv.project_many(self.bands), sh(self.trim_col, d, 0.85))
+        if len(self.shop):
+            cv.fill(cv.project_many(self.shop), sh(self.win_col, d, 0.8))
+        if len(self.win):
+            polys = cv.project_many(self.win, clip=False)
+            if night:
+                lit = self.win_lit
+                if len(polys) == len(lit):
+                    on = [p for p, m in zip(polys, lit, strict=True) if m]
+                    off = [p for p, m in zip(polys, lit, strict=True) if not m]
+                    cv.fill(off, sh(self.win_col, d, 0.6))
+                    cv.fill(on, sh.emit((120, 205, 245), d))
+                else:
+                    cv.fill(polys, sh(self.win_col, d, 0.6))
+            else:
+                cv.fill(polys, sh(self.win_col, d))
+
+
+class Hedge:
+    __slots__ = ("x0", "x1", "z0", "z1", "h", "col")
+
+    def __init__(self, x0, x1, z0, z1, h, col) -> None:
+        self.x0, self.x1, self.z0, self.z1, self.h, self.col = x0, x1, z0, z1, h, col
+
+    def key(self, cam: Camera) -> float:
+        return _dist(cam, self.x0, self.x1, self.z0, self.z1)
+
+    def in_view(self, cam: Camera) -> bool:
+        return cam.in_view((self.x0 + self.x1) / 2, self.h / 2, (self.z0 + self.z1) / 2, (self.z1 - self.z0) / 2 + 1)
+
+    def draw(self, cv: Canvas, sh: Shade, d: float, night: bool) -> None:
+        c = self.col
+        cv.box(self.x0, self.x1, 0.0, self.h, self.z0, self.z1, (sh(c, d, 0.8), sh(c, d, 1.1), sh(c, d, 0.9)),
+               VEGETATION)
+
+
+class GroundPatch:
+    """A flat quad on the ground (front gardens, forecourts) drawn before the back objects."""
+
+    __slots__ = ("P", "col", "label")
+
+    def __init__(self, x0, x1, z0, z1, y, col, label) -> None:
+        self.P = np.array([[x0, y, z0], [x1, y, z0], [x1, y, z1], [x0, y, z1]], dtype=np.float64)
+        self.col, self.label = col, label
+
+    def draw(self, cv: Canvas, sh: Shade, d: float) -> None:
+        cv.poly(self.P, sh(self.col, d), self.label)
+
+
+# ---------------------------------------------------------------------------------------------
+# street furniture
+# ---------------------------------------------------------------------------------------------
+class Tree:
+    __slots__ = ("x", "z", "y", "th", "r", "local", "cols", "trunk_col", "ncrown")
+
+    def __init__(self, x, z, y, trunk_w, trunk_h, crowns, trunk_col) -> None:
+        # crowns: list of (dx, dy, r, colour), drawn in order
+        self.x, self.z, self.y = x, z, y
+        self.th = trunk_h
+        self.r = max(c[2] + abs(c[0]) for c in crowns)
+        top = trunk_h + 0.3 * max(c[2] for c in crowns)
+        tw = trunk_w
+        parts = [np.array([[-tw / 2, 0], [tw / 2, 0], [tw * 0.35, top], [-tw * 0.35, top]])]
+        parts += [circle_local(dx, trunk_h + dy, r, 12) for dx, dy, r, _ in crowns]
+        self.local = np.concatenate(parts)
+        self.cols = [c[3] for c in crowns]
+        self.trunk_col = trunk_col
+        self.ncrown = len(crowns)
+
+    def key(self, cam: Camera) -> float:
+        return _dist(cam, self.x, self.x, self.z, self.z)
+
+    def in_view(self, cam: Camera) -> bool:
+        return cam.in_view(self.x, self.th, self.z, self.r + 1.0)
+
+    def draw(self, cv: Canvas, sh: Shade, d: float, night: bool) -> None:
+        bb = Billboard(cv.cam, self.x, self.y, self.z, 1.0)
+        if not bb.visible:
+            return
+        small = bb.ppm * self.r < 14 * sh.px
+        pts = bb.pts(self.local)
+        trunk = pts[:4]
+        polys = [trunk]
+        cv.fill([trunk], sh(self.trunk_col, d))
+        idx = (0, self.ncrown - 1) if small and self.ncrown > 2 else range(self.ncrown)
+        for i in idx:
+            p = pts[4 + 12 * i:16 + 12 * i]
+            polys.append(p)
+            cv.fill([p], sh(self.cols[i], d))
+        cv.fill_label(polys, VEGETATION)
+
+
+class Pole:
+    """A street lamp (pole + arm + lamp head) or a plain pole."""
+
+    __slots__ = ("x", "z", "y", "w", "h", "arm", "col", "side", "local", "world")
+
+    def __init__(self, x, z, y, w, h, arm, col, side) -> None:
+        self.x, self.z, self.y, self.w, self.h, self.arm, self.col, self.side = x, z, y, w, h, arm, col, side
+        self.local = np.array([[-w / 2, 0], [w / 2, 0], [w * 0.4, h], [-w * 0.4, h],
+                               [-w * 0.15, 0], [w * 0.1, 0], [w * 0.05, h], [-w * 0.12, h]])
+        s = side
+        t = max(0.16, w * 0.6)
+        lx = x - s * arm
+        top = y + h
+        self.world = np.array([
+            [[x, top - t, z], [lx, top - 0.05, z], [lx, top - 0.05 + t, z], [x, top, z]],  # arm
+            [[lx - 0.35, top - 0.25, z], [lx + 0.35, top - 0.25, z], [lx + 0.35, top + 0.1, z], [lx - 0.35, top + 0.1, z]],
+            [[lx - 0.28, top - 0.27, z], [lx + 0.28, top - 0.27, z], [lx + 0.28, top - 0.12, z], [lx - 0.28, top - 0.12, z]],
+        ])
+
+    def key(self, cam: Camera) -> float:
+        return _dist(cam, self.x, self.x, self.z, self.z)
+
+    def in_view(self, cam: Camera) -> bool:
+        return cam.in_view(self.x - self.side * self.arm / 2, self.h / 2, self.z, self.h / 2 + self.arm)
+
+    def draw(self, cv: Canvas, sh: Shade, d: float, night: bool) -> None:
+        bb = Billboard(cv.cam, self.x, self.y, self.z, self.h)
+        if not bb.visible:
+            return
+        label = POLE if bb.ppm * self.w >= 3.5 * sh.px else IGNORE
+        col = self.col
+        pts = bb.pts(self.local)
+        body = pts[:4]
+        polys = [body]
+        cv.fill([body], sh(col, d))
+        if bb.ppm * self.w > 6:  # a highlight stripe: the pole is round
+            cv.fill([pts[4:]], sh(col, d, 1.35))
+        if self.arm > 0:
+            H = cv.cam.hom(self.world)
+            if H[..., 2].min() >= cv.cam.near:
+                q = cv._fixed(H)
+                polys += [q[0], q[1]]
+                cv.fill([q[0]], sh(col, d, 0.9))
+                cv.fill([q[1]], sh(col, d, 0.7))
+                if night:
+                    cv.fill([q[2]], sh.emit((170, 230, 255), d))
+        cv.fill_label(polys, label)
+
+
+_SIGN_SHAPES = ("circle", "triangle", "triangle_down", "square", "diamond", "octagon", "rect")
+
+
+def _sign_outline(shape: str, s: float) -> np.ndarray:
+    r = s / 2
+    if shape == "circle":
+        return circle_local(0, 0, r, 12)
+    if shape == "triangle":
+        return np.array([[-r * 1.1, -r * 0.8], [r * 1.1, -r * 0.8], [0, r * 1.1]])
+    if shape == "triangle_down":
+        return np.array([[-r * 1.1, r * 0.8], [r * 1.1, r * 0.8], [0, -r * 1.1]])
+    if shape == "square":
+        return np.array([[-r, -r], [r, -r], [r, r], [-r, r]])
+    if shape == "diamond":
+        return np.array([[0, -r * 1.2], [r * 1.2, 0], [0, r * 1.2], [-r * 1.2, 0]])
+    if shape == "octagon":
+        a = np.linspace(0, 2 * np.pi, 8, endpoint=False) + np.pi / 8
+        return np.stack([np.cos(a), np.sin(a)], 1) * r
+    # rect: a wide direction sign
+    return np.array([[-r * 1.6, -r * 0.75], [r * 1.6, -r * 0.75], [r * 1.6, r * 0.75], [-r * 1.6, r * 0.75]])
+
+
+class SignPole:
+    __slots__ = ("x", "z", "y", "w", "h", "plates", "col", "local", "slices")
+
+    def __init__(self, x, z, y, w, h, plates, col) -> None:
+        # plates: list of (shape, size, centre height, rim colour, inner colour, symbol colour)
+        self.x, self.z, self.y, self.w, self.h, self.plates, self.col = x, z, y, w, h, plates, col
+        parts = [np.array([[-w / 2, 0], [w / 2, 0], [w / 2, h], [-w / 2, h]])]
+        self.slices = []
+        n = 4
+        for shape, size, cy, _rim, _inner, sym in plates:
+            outline = _sign_outline(shape, size)
+            k = len(outline)
+            parts += [outline + (0, cy), outline * 0.72 + (0, cy)]
+            sl = [(n, n + k), (n + k, n + 2 * k)]
+            n += 2 * k
+            if sym is not None:
+                q = np.array([[-0.22, -0.08], [0.22, -0.08], [0.22, 0.08], [-0.22, 0.08]]) * size
+                parts.append(q + (0, cy))
+                sl.append((n, n + 4))
+                n += 4
+            self.slices.append(sl)
+        self.local = np.concatenate(parts)
+
+    def key(self, cam: Camera) -> float:
+        return _dist(cam, self.x, self.x, self.z, self.z) - 0.05
+
+    def in_view(self, cam: Camera) -> bool:
+        return cam.in_view(self.x, self.h / 2, self.z, self.h / 2 + 1.0)
+
+    def draw(self, cv: Canvas, sh: Shade, d: float, night: bool) -> None:
+        bb = Billboard(cv.cam, self.x, self.y, self.z, self.h)
+        if not bb.visible:
+            return
+        pts = bb.pts(self.local)
+        cv.fill([pts[:4]], sh(self.col, d), POLE if bb.ppm * self.w >= 3.5 * sh.px else IGNORE)
+        for (_shape, size, _cy, rim, inner, sym), sl in zip(self.plates, self.slices, strict=True):
+            big = bb.ppm * size >= 7 * sh.px
+            (a, b), (c, e) = sl[0], sl[1]
+            cv.fill([pts[a:b]], sh(rim, d), SIGN if big else IGNORE)
+            if bb.ppm * size > 10:
+                cv.fill([pts[c:e]], sh(inner, d))
+                if sym is not None:
+                    f, g = sl[2]
+                    cv.fill([pts[f:g]], sh(sym, d))
+
+
+# ---------------------------------------------------------------------------------------------
+# people
+# ---------------------------------------------------------------------------------------------
+_C12 = [(math.cos(a), math.sin(a)) for a in np.linspace(0, 2 * np.pi, 12, endpoint=False)]
+
+
+def _seg(out: list, x0: float, y0: float, x1: float, y1: float, w0: float, w1: float) -> None:
+    dx, dy = x1 - x0, y1 - y0
+    n = math.hypot(dx, dy) or 1.0
+    px, py = -dy / n * 0.5, dx / n * 0.5
+    out += ((x0 + px * w0, y0 + py * w0), (x1 + px * w1, y1 + py * w1), (x1 - px * w1, y1 - py * w1),
+            (x0 - px * w0, y0 - py * w0))
+
+
+def _ell(out: list, cx: float, cy: float, rx: float, ry: float) -> None:
+    out += [(cx + c * rx, cy + s * ry) for c, s in _C12]
+
+
+class Person:
+    __slots__ = ("x", "z", "y", "h", "skin", "shirt", "pants", "hair", "dir", "swing", "phase", "bag")
+
+    def __init__(self, x, z, y, h, skin, shirt, pants, hair, direction=(0.0, 1.0), swing=0.0, phase=0.0,
+                 bag=None) -> None:
+        self.x, self.z, self.y, self.h = x, z, y, h
+        self.skin, self.shirt, self.pants, self.hair, self.bag = skin, shirt, pants, hair, bag
+        self.dir = direction  # walking direction (dx, dz), unit
+        self.swing, self.phase = swing, phase
+
+    def key(self, cam: Camera) -> float:
+        return _dist(cam, self.x, self.x, self.z, self.z)
+
+    def in_view(self, cam: Camera) -> bool:
+        return cam.in_view(self.x, self.h / 2, self.z, self.h / 2 + 0.3)
+
+    def draw(self, cv: Canvas, sh: Shade, d: float, night: bool) -> None:
+        cam = cv.cam
+        bb = Billboard(cam, self.x, self.y, self.z, self.h)
+        if not bb.visible:
+            return
+        h = self.h
+        hpx = bb.ppm * h
+        label = PERSON if hpx >= 22 * sh.px else IGNORE
+        # how much of a profile we see: walking across the line of sight shows the legs' swing
+        vx, vz = self.x - cam.pos[0], self.z - cam.pos[2]
+        n = math.hypot(vx, vz) or 1.0
+        prof = abs(self.dir[0] * vz - self.dir[1] * vx) / n
+        s = math.sin(self.phase) * self.swing * prof
+        hip = 0.52 * h
+        leg = 0.52 * h
+        sw = 0.25 * h * (1 - prof) + 0.15 * h * prof
+        hw = 0.2 * h * (1 - prof) + 0.14 * h * prof
+        P: list = []
+        cols = []
+        if hpx < 45 * sh.px:  # far: legs, torso, head
+            fx = math.sin(s) * leg
+            P += ((-hw / 2, hip), (hw / 2, hip), (0.06 * h + abs(fx), 0.0), (-0.06 * h - abs(fx), 0.0))
+            P += ((-hw / 2, 0.49 * h), (hw / 2, 0.49 * h), (sw / 2, 0.815 * h), (-sw / 2, 0.815 * h))
+            _ell(P, 0, 0.9 * h, 0.065 * h, 0.09 * h)
+            pts = bb.pts(P)
+            polys = [pts[:4], pts[4:8], pts[8:20]]
+            cols = [self.pants, self.shirt, self.hair]
+        else:
+            for i in (-1, 1):  # legs and shoes
+                hx = i * 0.05 * h * (1 - prof * 0.8)
+                ang = i * s
+                fx = hx + math.sin(ang) * leg + i * 0.01 * h
+                fy = hip - math.cos(ang) * leg
+                _seg(P, hx, hip, fx, fy, 0.095 * h, 0.065 * h)
+                _seg(P, fx - 0.02 * h, fy + 0.012 * h, fx + 0.03 * h, fy + 0.012 * h, 0.03 * h, 0.03 * h)
+                cols += [self.pants, (30, 30, 35)]
+            P += ((-hw / 2, 0.49 * h), (hw / 2, 0.49 * h), (sw / 2, 0.815 * h), (-sw / 2, 0.815 * h))
+            cols.append(self.shirt)
+            if self.bag is not None:
+                bw = -0.13 * h * (1 - prof) - 0.05 * h
+                P += ((bw, 0.55 * h), (0.0, 0.55 * h), (0.0, 0.78 * h), (bw, 0.78 * h))
+                cols.append(self.bag)
+            for i in (-1, 1):  # arms
+                ax = i * (sw / 2 - 0.015 * h) * (1 - prof * 0.9)
+                ang = -i * s * 0.8 + i * 0.08 * (1 - prof)
+                ex = ax + math.sin(ang) * 0.37 * h
+                ey = 0.8 * h - math.cos(ang) * 0.37 * h
+                _seg(P, ax, 0.8 * h, ex, ey, 0.065 * h, 0.05 * h)
+                cols.append(self.shirt)
+            P += ((-0.025 * h, 0.81 * h), (0.025 * h, 0.81 * h), (0.025 * h, 0.86 * h), (-0.025 * h, 0.86 * h))
+            cols.append(self.skin)
+            nq = len(P) // 4
+            _ell(P, 0, 0.915 * h, 0.058 * h, 0.068 * h)
+            _ell(P, 0, 0.94 * h, 0.06 * h, 0.05 * h)
+            cols += [self.skin, self.hair]
+            pts = bb.pts(P)
+            polys = [pts[4 * k:4 * k + 4] for k in range(nq)]
+            polys += [pts[4 * nq:4 * nq + 12], pts[4 * nq + 12:4 * nq + 24]]
+        for p, c in zip(polys, cols, strict=True):
+            cv.fill([p], sh(c, d))
+        cv.fill_label(polys, label)
+
+
+# ---------------------------------------------------------------------------------------------
+# vehicles
+# ---------------------------------------------------------------------------------------------
+class Vehicle:
+    """A car, truck or bus on the ground, front towards ``heading`` (+1: +Z, -1: -Z)."""
+
+    __slots__ = ("kind", "x", "z", "heading", "L", "W", "H", "col", "col2", "label")
+
+    def __init__(self, kind: str, x, z, heading, L, W, H, col, col2=None) -> None:
+        self.kind, self.x, self.z, self.heading = kind, x, z, heading
+        self.L, self.W, self.H, self.col = L, W, H, col
+        self.col2 = col if col2 is None else col2
+        self.label = {"car": CAR, "truck": TRUCK, "bus": BUS}[kind]
+
+    def key(self, cam: Camera) -> float:
+        return _dist(cam, self.x - self.W / 2, self.x + self.W / 2, self.z - self.L / 2, self.z + self.L / 2)
+
+    def in_view(self, cam: Camera) -> bool:
+        return cam.in_view(self.x, self.H / 2, self.z, self.L / 2 + 0.5)
+
+    def _zr(self, a: float, b: float) -> tuple[float, float]:
+        """Local z range (a..b, positive = front) → world z range."""
+        if self.heading > 0:
+            return self.z + a, self.z + b
+        return self.z - b, self.z - a
+
+    def draw(self, cv: Canvas, sh: Shade, d: float, night: bool) -> None:
+        cam = cv.cam
+        x, W, L, H = self.x, self.W, self.L, self.H
+        lab = self.label
+        ppm = cam.f / max(d, 0.5)
+        if ppm * H < 9 * sh.px:
+            lab = IGNORE
+        detail = ppm > 14  # wheels, glass and lights only when they can be seen
+        # shadow on the road
+        sc = sh((18, 18, 20), d)
+        z0, z1 = self.z - L / 2, self.z + L / 2
+        cv.poly(np.array([[x - W / 2 - 0.15, 0.01, z0 - 0.2], [x + W / 2 + 0.15, 0.01, z0 - 0.2],
+                          [x + W / 2 + 0.15, 0.01, z1 + 0.2], [x - W / 2 - 0.15, 0.01, z1 + 0.2]]), sc)
+        near_side = 1 if cam.pos[0] > x else -1
+        wheels = []
+        if detail:
+            r = 0.33 if self.kind == "car" else 0.5
+            axles = (-(L / 2 - 0.8), L / 2 - 0.85) if self.kind == "car" else (-(L / 2 - 1.6), L / 2 - 1.4)
+            for side in (-1, 1):
+                for a in axles:
+                    za, zb = self._zr(a - r, a + r)
+                    xa = x + side * (W / 2 - 0.24)
+                    wheels.append((side, (xa - 0.11 + side * 0.1, xa + 0.11 + side * 0.1, 0.0, 2 * r, za, zb)))
+            wc = sh((25, 25, 28), d)
+            wcs = (wc, wc, sh((35, 35, 38), d))
+            for side, b in wheels:
+                if side != near_side:
+                    cv.box(*b, wcs, lab)
+        col = self.col
+        faces = (sh(col, d, 0.8), sh(col, d, 1.1), sh(col, d, 0.95))
+        glass = sh((75, 60, 50), d, 1.0)
+        gl = (glass, glass, sh((70, 55, 45), d, 0.9))
+        if self.kind == "car":
+            yb = 0.5 * H + 0.08
+            za, zb = self._zr(-L / 2, L / 2)
+            cv.box(x - W / 2, x + W / 2, 0.22, yb, za, zb, faces, lab)
+            ca, cb = self._zr(-L / 2 + 0.18 * L, L / 2 - 0.3 * L)
+            cv.box(x - W / 2 + 0.1, x + W / 2 - 0.1, yb, H, ca, cb, faces, lab)
+            if detail:
+                ga, gb = self._zr(-L / 2 + 0.18 * L + 0.12, L / 2 - 0.3 * L - 0.12)
+                self._glass(cv, x - W / 2 + 0.095, x + W / 2 - 0.095, yb + 0.07, H - 0.07, ga, gb, gl)
+        elif self.kind == "truck":
+            cab = 2.3
+            za, zb = self._zr(-L / 2, L / 2)
+            cv.box(x - W / 2 + 0.05, x + W / 2 - 0.05, 0.45, 1.05, za, zb, (sh((40, 40, 42), d),) * 3, lab)
+            ca, cb = self._zr(L / 2 - cab, L / 2)
+            hc = min(H - 0.3, 2.9)
+            cv.box(x - W / 2, x + W / 2, 0.6, hc, ca, cb, faces, lab)
+            ka, kb = self._zr(-L / 2, L / 2 - cab - 0.2)
+            c2 = self.col2
+            cv.box(x - W / 2, x + W / 2, 1.0, H, ka, kb, (sh(c2, d, 0.85), sh(c2, d, 1.05), sh(c2, d, 0.95)), lab)
+            if detail:
+                ga, gb = self._zr(L / 2 - cab + 0.25, L / 2 - 0.12)
+                self._glass(cv, x - W / 2 - 0.005, x + W / 2 + 0.005, 1.75, hc - 0.15, ga, gb, gl)
+        else:  # bus
+            za, zb = self._zr(-L / 2, L / 2)
+            cv.box(x - W / 2, x + W / 2, 0.32, H, za, zb, faces, lab)
+            if detail:
+                ga, gb = self._zr(-L / 2 + 0.25, L / 2 - 0.1)
+                self._glass(cv, x - W / 2 - 0.005, x + W / 2 + 0.005, 1.25, H - 0.35, ga, gb, gl)
+                sa, sb = self._zr(-L / 2, L / 2)
+                c2 = self.col2
+                self._glass(cv, x - W / 2 - 0.006, x + W / 2 + 0.006, 0.75, 1.05, sa, sb, (sh(c2, d),) * 3)
+        if detail:
+            wcs = (sh((25, 25, 28), d), sh((25, 25, 28), d), sh((35, 35, 38), d))
+            for side, b in wheels:
+                if side == near_side:
+                    cv.box(*b, wcs, lab)
+            self._lights(cv, sh, d, night)
+
+    def _glass(self, cv: Canvas, x0, x1, y0, y1, z0, z1, cols) -> None:
+        """Window band: the side and end faces of a slightly wider box, without its top."""
+        cp = cv.cam.pos
+        faces = []
+        cs = []
+        if cp[0] < x0:
+            faces.append(((x0, y0, z0), (x0, y1, z0), (x0, y1, z1), (x0, y0, z1)))
+            cs.append(cols[0])
+        elif cp[0] > x1:
+            faces.append(((x1, y0, z0), (x1, y1, z0), (x1, y1, z1), (x1, y0, z1)))
+            cs.append(cols[0])
+        if cp[2] < z0:
+            faces.append(((x0 + 0.06, y0, z0), (x0 + 0.06, y1, z0), (x1 - 0.06, y1, z0), (x1 - 0.06, y0, z0)))
+            cs.append(cols[2])
+        elif cp[2] > z1:
+            faces.append(((x0 + 0.06, y0, z1), (x0 + 0.06, y1, z1), (x1 - 0.06, y1, z1), (x1 - 0.06, y0, z1)))
+            cs.append(cols[2])
+        if faces:
+            polys = cv.project_many(np.array(faces))
+            for p, c in zip(polys, cs, strict=False):
+                cv.fill([p], c)
+
+    def _lights(self, cv: Canvas, sh: Shade, d: float, night: bool) -> None:
+        cp = cv.cam.pos
+        x, W, L = self.x, self.W, self.L
+        front_z = self.z + self.heading * L / 2
+        rear_z = self.z - self.heading * L / 2
+        # which end faces the camera
+        if (cp[2] - front_z) * self.heading > 0:
+            zf, col, on = front_z + self.heading * 0.01, (200, 235, 245), (235, 250, 255)
+        elif (cp[2] - rear_z) * self.heading < 0:
+            zf, col, on = rear_z - self.heading * 0.01, (30, 30, 170), (60, 60, 255)
+        else:
+            return
+        y0 = 0.55 if self.kind == "car" else 0.7
+        y1 = y0 + (0.16 if self.kind == "car" else 0.22)
+        lw = 0.3 if self.kind == "car" else 0.35
+        quads = []
+        for s in (-1, 1):
+            xa = x + s * (W / 2 - 0.08)
+            xb = x + s * (W / 2 - 0.08 - lw)
+            quads.append(((xa, y0, zf), (xb, y0, zf), (xb, y1, zf), (xa, y1, zf)))
+        polys = cv.project_many(np.array(quads, dtype=np.float64), clip=False)
+        cv.fill(polys, sh.emit(on, d) if night else sh(col, d))
