@@ -1,0 +1,32 @@
+"""The Sink protocol: where results go. Every sink runs on its own thread, created by ``Pipeline``.
+
+``open`` is called before any thread starts, with what each source reported (a sink that cannot
+write its output raises ``OutputError`` there, a user error). ``write`` is called from the sink's
+own thread, once per result, in order per source. ``close`` finalises the output (a playable
+file, a flushed log); it is idempotent and is called after a failure too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from pipeline.frame import SegResult
+from pipeline.sources.base import SourceInfo
+
+
+@runtime_checkable
+class Sink(Protocol):
+    name: str
+
+    def open(self, sources: Mapping[str, SourceInfo]) -> None:
+        """Prepare the output, before threads start; raise OutputError if it cannot be used."""
+        ...
+
+    def write(self, result: SegResult) -> None:
+        """Consume one result (called from the sink's own thread)."""
+        ...
+
+    def close(self) -> None:
+        """Finalise the output (playable files, flushed logs). Idempotent."""
+        ...

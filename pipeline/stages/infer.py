@@ -1,0 +1,73 @@
+"""Inference: the one stage that owns the engine. It is opened in ``start()``, on this stage's
+thread, so device state (CUDA contexts, TensorRT execution contexts) lives on one thread.
+
+Frames from several sources are batched into one engine call, up to ``batch_size`` (and the
+engine's own ``max_batch``); the pipeline gathers the batch with a bounded wait.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.base import Engine
+from engines.registry import open_engine
+from pipeline.stage import Packet
+
+
+class InferStage:
+    name = "infer"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        backend: str = "auto",
+        device: str = "cpu",
+        threads: int | None = None,
+        options: dict[str, Any] | None = None,
+        batch_size: int = 1,
+        warmup: int = 2,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.backend = backend
+        self.device = device
+        self.threads = threads or None
+        self.options = dict(options or {})
+        self.batch_size = max(1, int(batch_size))
+        self.warmup = warmup
+        self.engine: Engine | None = None
+        self.max_batch = 1
+
+    def start(self) -> None:
+        self.engine = open_engine(
+            self.model_path, backend=self.backend, device=self.device, threads=self.threads, **self.options
+        )
+        self.max_batch = max(1, min(self.batch_size, int(self.engine.max_batch)))
+        if self.warmup:
+            self.engine.warmup(self.warmup)
+
+    def process(self, packet: Packet) -> Packet:
+        return self.process_batch([packet])[0]
+
+    def process_batch(self, packets: list[Packet]) -> list[Packet]:
+        if self.engine is None:
+            raise RuntimeError("InferStage.start() was not called")
+        tensors = [p.tensor for p in packets if p.tensor is not None]
+        if len(tensors) != len(packets):
+            raise RuntimeError("infer got a packet that was not preprocessed")
+        batch = tensors[0] if len(tensors) == 1 else np.concatenate(tensors, axis=0)
+        output = self.engine.infer(batch)
+        if output.shape[0] != len(packets):
+            raise RuntimeError(f"the engine returned {output.shape[0]} results for a batch of {len(packets)}")
+        for packet, result in zip(packets, output, strict=True):
+            packet.output = result
+            packet.tensor = None  # the input is not needed any more; free it early
+        return packets
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None

@@ -1,0 +1,123 @@
+"""Postprocess: engine output → class map at the frame's own size, smoothed, with class fractions.
+
+* argmax, unless the engine already returns a class map;
+* back to the frame size with the letterbox padding removed: nearest on the class map, or
+  bilinear on the logits (``upsample: bilinear``, logits models only);
+* optional temporal smoothing per source (EMA of probabilities — logits models only — or a
+  k-frame majority vote);
+* the pixel fraction of every class, and, when the frame has labels, its confusion matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engines.metadata import OutputSpec
+from engines.metrics import confusion_matrix
+from engines.transforms import (
+    Geometry,
+    class_fractions,
+    resize_mask,
+    restore_class_map,
+    restore_logits,
+    to_class_maps,
+)
+from pipeline.stage import Packet
+from pipeline.stages.smoothing import EmaSmoother, MajorityVote
+
+UPSAMPLE_MODES = ("nearest", "bilinear")
+SMOOTHING_MODES = ("none", "ema", "majority")
+
+
+def restore(output: np.ndarray, spec: OutputSpec, geometry: Geometry, upsample: str = "nearest") -> np.ndarray:
+    """One frame's engine output (K×h×w logits or h×w class map) → H×W uint8 class map."""
+    if spec.kind == "logits" and upsample == "bilinear":
+        return restore_logits(output, geometry)
+    return restore_class_map(to_class_maps(output[None], spec)[0], geometry)
+
+
+@dataclass
+class _SourceState:
+    ema: EmaSmoother | None = None
+    vote: MajorityVote | None = None
+    geometry: Geometry | None = field(default=None)
+
+
+class PostprocessStage:
+    name = "postprocess"
+
+    def __init__(
+        self,
+        spec: OutputSpec,
+        num_classes: int,
+        *,
+        upsample: str = "nearest",
+        smoothing: str = "none",
+        ema_alpha: float = 0.5,
+        majority_window: int = 3,
+    ) -> None:
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {upsample!r}")
+        if smoothing not in SMOOTHING_MODES:
+            raise ValueError(f"smoothing must be one of {', '.join(SMOOTHING_MODES)}, not {smoothing!r}")
+        if spec.kind != "logits" and (upsample == "bilinear" or smoothing == "ema"):
+            raise ValueError("bilinear upsampling and EMA smoothing need a model that returns logits")
+        self.spec = spec
+        self.num_classes = num_classes
+        self.upsample = upsample
+        self.smoothing = smoothing
+        self.ema_alpha = ema_alpha
+        self.majority_window = majority_window
+        self._states: dict[str, _SourceState] = {}
+        self.label_mismatch: dict[str, str] = {}  # source id → why its labels cannot be scored
+
+    def start(self) -> None:
+        pass
+
+    def _state(self, source_id: str, geometry: Geometry) -> _SourceState:
+        state = self._states.get(source_id)
+        if state is None or state.geometry != geometry:  # new source, or its frame size changed
+            state = _SourceState(
+                ema=EmaSmoother(self.ema_alpha) if self.smoothing == "ema" else None,
+                vote=MajorityVote(self.majority_window) if self.smoothing == "majority" else None,
+                geometry=geometry,
+            )
+            self._states[source_id] = state
+        return state
+
+    def class_map(self, output: np.ndarray, geometry: Geometry, source_id: str) -> np.ndarray:
+        """The smoothed class map at frame size for one frame of ``source_id``."""
+        if self.smoothing == "none":
+            return restore(output, self.spec, geometry, self.upsample)
+        state = self._state(source_id, geometry)
+        scores = state.ema.update(output) if state.ema is not None else output
+        if self.upsample == "bilinear":
+            class_map = restore_logits(scores, geometry)
+            return state.vote.update(class_map) if state.vote is not None else class_map
+        small = to_class_maps(scores[None], self.spec if state.ema is None else OutputSpec(kind="logits"))[0]
+        if state.vote is not None:
+            small = state.vote.update(small)
+        return restore_class_map(small, geometry)
+
+    def process(self, packet: Packet) -> Packet:
+        if packet.output is None or packet.geometry is None:
+            raise RuntimeError("postprocess got a packet without engine output")
+        frame = packet.frame
+        class_map = self.class_map(packet.output, packet.geometry, frame.source_id)
+        packet.class_map = class_map
+        packet.output = None
+        packet.fractions = class_fractions(class_map, self.num_classes)
+        if frame.labels is not None and frame.source_id not in self.label_mismatch:
+            labels = frame.labels
+            if labels.shape != class_map.shape:
+                labels = resize_mask(labels, class_map.shape[1], class_map.shape[0])
+            try:
+                packet.confusion = confusion_matrix(class_map, labels, self.num_classes)
+            except ValueError as exc:  # labels from another label set: no accuracy, but no crash
+                self.label_mismatch[frame.source_id] = str(exc)
+        return packet
+
+    def stop(self) -> None:
+        self._states.clear()
