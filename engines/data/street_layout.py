@@ -84,7 +84,7 @@ def make_look(rng: np.random.Generator) -> Look:
         zen = _jit(rng, (130, 80, 70), 25)
         hor = _jit(rng, (100, 160, 235), 25)
     else:
-        light = rng.uniform(0.16, 0.3)
+        light = rng.uniform(0.26, 0.42)
         wb = (rng.uniform(0.7, 1.1), rng.uniform(0.85, 1.0), rng.uniform(0.9, 1.3))
         zen = _jit(rng, (35, 20, 15), 10)
         hor = _jit(rng, (60, 60, 75), 20)
@@ -102,7 +102,7 @@ def make_look(rng: np.random.Generator) -> Look:
         fog_k = rng.uniform(1 / 90, 1 / 30)
         clouds = 0.0
     elif weather == "rain":
-        light *= 0.7
+        light *= 0.8
         fog_k = rng.uniform(1 / 250, 1 / 100)
         rain = rng.uniform(0.4, 1.0)
         g = rng.uniform(120, 180) * (0.35 if tod == "night" else (0.7 if tod == "dusk" else 1.0))
@@ -400,7 +400,7 @@ def make_streams(rng: np.random.Generator, st: Street, own_lane: int | None, cam
     for s, side in st.sides.items():
         x0 = s * (side.R + side.verge)
         for frac, d in ((0.35, 1), (0.7, -1)):
-            gap = float(rng.uniform(5, 16)) / max(st.density_people, 0.2)
+            gap = float(rng.uniform(4, 12)) / max(st.density_people, 0.2)
             streams.append(PedStream(rng, x0 + s * side.walk * frac, side.kerb, d if rng.random() < 0.5 else -d,
                                      gap, float(rng.uniform(0.5, 0.95))))
     return streams
@@ -471,7 +471,7 @@ def _plates(rng: np.random.Generator, pole_h: float):
     y = pole_h - 0.1
     for _ in range(n):
         shape, rim, inner, sym = _SIGNS[int(rng.integers(0, len(_SIGNS)))]
-        size = float(rng.uniform(0.65, 0.95))
+        size = float(rng.uniform(0.75, 1.1))
         half = size * (0.75 if shape == "rect" else (0.6 if shape in ("triangle", "triangle_down", "diamond") else 0.5))
         cy = y - half
         out.append((shape, size, cy, _jit(rng, rim, 10), _jit(rng, inner, 10), sym))
@@ -484,6 +484,54 @@ class BlockContent:
     ground: list  # GroundPatch
     back: list  # buildings, park trees and hedges (outside the corridor)
     street: list  # static things inside the corridor
+    decals: list = field(default_factory=list)  # (quads K×M×3, colour, near_only): paint on the ground
+
+
+def _decals(rng: np.random.Generator, st: Street, s: int, za: float, zb: float) -> list:
+    """Asphalt patches, manhole covers, cracks (from the right-side block) and paving joints."""
+    out = []
+    side = st.sides[s]
+    if s > 0:
+        xl, xr = -st.sides[-1].R, st.sides[1].R
+        quads = []
+        for _ in range(int(rng.poisson(1.2))):
+            w, ln = rng.uniform(0.8, 3.5), rng.uniform(1.0, 7.0)
+            x0 = rng.uniform(xl, xr - w)
+            z0 = rng.uniform(za, zb - ln)
+            quads.append(((x0, 0.003, z0), (x0 + w, 0.003, z0), (x0 + w, 0.003, z0 + ln), (x0, 0.003, z0 + ln)))
+        if quads:
+            k = rng.uniform(0.72, 1.25)
+            out.append((np.array(quads), tuple(min(c * k, 255.0) for c in st.road_col), False))
+        cracks = []
+        for _ in range(int(rng.poisson(2.0))):
+            x0, z0 = rng.uniform(xl, xr), rng.uniform(za, zb - 3)
+            for _ in range(int(rng.integers(2, 5))):
+                x1, z1 = x0 + rng.uniform(-0.6, 0.6), z0 + rng.uniform(0.3, 1.2)
+                cracks.append(((x0 - 0.03, 0.004, z0), (x0 + 0.03, 0.004, z0), (x1 + 0.03, 0.004, z1), (x1 - 0.03, 0.004, z1)))
+                x0, z0 = x1, z1
+        if cracks:
+            out.append((np.array(cracks), tuple(c * 0.55 for c in st.road_col), True))
+        holes = []
+        for _ in range(int(rng.poisson(0.6))):
+            cx, cz, r = rng.uniform(xl + 1, xr - 1), rng.uniform(za, zb), 0.35
+            a = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+            holes.append(np.stack([cx + r * np.cos(a), np.full(8, 0.004), cz + r * np.sin(a)], 1))
+        if holes:
+            out.append((np.array(holes), (45.0, 45.0, 48.0), False))
+    # paving joints across the sidewalk
+    tile = rng.uniform(0.8, 2.2)
+    x0, x1 = sorted((s * (side.R + side.verge), s * side.edge))
+    zs = np.arange(math.ceil(za / tile) * tile, zb, tile)
+    if len(zs):
+        y = side.kerb + 0.003
+        q = np.empty((len(zs), 4, 3))
+        q[:, :, 1] = y
+        q[:, 0, 0] = q[:, 3, 0] = x0
+        q[:, 1, 0] = q[:, 2, 0] = x1
+        q[:, 0, 2] = q[:, 1, 2] = zs
+        q[:, 2, 2] = q[:, 3, 2] = zs + 0.05
+        out.append((q, tuple(c * 0.78 for c in side.walk_col), True))
+    return out
 
 
 def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
@@ -510,7 +558,7 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
             wins, lit, shops, bands = _windows(rng, s, fx, z, z1, h, shop)
             wincol = _jit(rng, _pick(rng, ((70, 55, 45), (100, 85, 70), (50, 45, 40), (140, 120, 100))), 15)
             back.append(Building(s, fx, float(rng.uniform(10, 25)), z, z1, h, col, _jit(rng, col, 15), wins, lit,
-                                 shops, bands, wincol, _jit(rng, col, 30)))
+                                 shops, bands, wincol, _jit(rng, col, 30), rng.random(len(lit)) < rng.uniform(0, 0.4)))
             if setback > 0.3:
                 garden = rng.random() < 0.5
                 ground.append(GroundPatch(s * edge, fx, z, z1, side.kerb if not garden else 0.02,
@@ -544,7 +592,11 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
         street.append(Pole(kx, zl, ky, st.lamp_w, st.lamp_h, st.lamp_arm, st.lamp_col, s))
         taken.append(zl)
         k0 += 1
-    for _ in range(int(rng.poisson(0.9))):
+    for zl in list(taken):  # signs on lamp posts
+        if rng.random() < 0.3:
+            h = float(rng.uniform(2.8, 3.4))
+            street.append(SignPole(kx, zl, ky, st.lamp_w * 0.85, h, _plates(rng, h), st.lamp_col))
+    for _ in range(int(rng.poisson(1.3))):
         zs = float(rng.uniform(za, zb))
         if any(abs(zs - q) < 2.0 for q in taken):
             continue
@@ -580,12 +632,14 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
                 c = (cc, cc)
             street.append(Vehicle(kind, s * (side.R - 1.1), zc, s if s > 0 else -1, L, W, H, c[0], c[1]))
     # people standing about
-    for _ in range(int(rng.poisson(0.8 * st.density_people))):
-        a = _person_attrs(rng)
-        x = s * (side.R + side.verge + rng.uniform(0.4, side.walk - 0.4))
-        street.append(Person(x, float(rng.uniform(za, zb)), side.kerb, a["h"], a["skin"], a["shirt"], a["pants"],
-                             a["hair"], (1.0, 0.0), 0.0, 0.0, a["bag"]))
-    return BlockContent(ground, back, street)
+    for _ in range(int(rng.poisson(1.0 * st.density_people))):
+        zp = float(rng.uniform(za, zb))
+        for _ in range(int(rng.integers(1, 4))):  # alone or in a small group
+            a = _person_attrs(rng)
+            x = s * (side.R + side.verge + rng.uniform(0.4, side.walk - 0.4))
+            street.append(Person(x, zp + float(rng.uniform(-1.2, 1.2)), side.kerb, a["h"], a["skin"], a["shirt"],
+                                 a["pants"], a["hair"], (1.0, 0.0), 0.0, 0.0, a["bag"]))
+    return BlockContent(ground, back, street, _decals(rng, st, s, za, zb))
 
 
 class BlockCache:

@@ -61,18 +61,27 @@ def _dist(cam: Camera, x0: float, x1: float, z0: float, z1: float) -> float:
 # buildings and park things (the "back" layer: outside the street corridor)
 # ---------------------------------------------------------------------------------------------
 class Building:
-    __slots__ = ("x0", "x1", "z0", "z1", "h", "face_x", "side", "col", "wall_col", "win", "win_lit",
-                 "shop", "bands", "win_col", "trim_col", "radius")
+    __slots__ = ("x0", "x1", "z0", "z1", "h", "face_x", "side", "col", "wall_col", "detail", "nb", "ns",
+                 "win_lit", "win_alt", "win_col", "trim_col", "radius")
 
     def __init__(self, side: int, face_x: float, depth: float, z0: float, z1: float, h: float, col,
                  wall_col, win: np.ndarray, win_lit: np.ndarray, shop: np.ndarray, bands: np.ndarray,
-                 win_col, trim_col) -> None:
+                 win_col, trim_col, win_alt: np.ndarray | None = None) -> None:
         self.side, self.face_x = side, face_x
         self.x0, self.x1 = (face_x, face_x + depth) if side > 0 else (face_x - depth, face_x)
         self.z0, self.z1, self.h = z0, z1, h
         self.col, self.wall_col, self.win_col, self.trim_col = col, wall_col, win_col, trim_col
-        self.win, self.win_lit, self.shop, self.bands = win, win_lit, shop, bands
+        # ledges, shop windows and windows in one array: projected with one call per frame
+        self.detail = np.concatenate([bands.reshape(-1, 4, 3), shop.reshape(-1, 4, 3), win.reshape(-1, 4, 3)])
+        self.nb, self.ns = len(bands), len(shop)
+        self.win_lit = np.asarray(win_lit, bool)
+        self.win_alt = np.zeros(len(win), bool) if win_alt is None else np.asarray(win_alt, bool)
         self.radius = max(z1 - z0, h, depth)
+
+    MIN_PX = 0.0
+
+    def size(self) -> float:
+        return self.h
 
     def key(self, cam: Camera) -> float:
         return _dist(cam, self.x0, self.x1, self.z0, self.z1)
@@ -86,27 +95,32 @@ class Building:
                (sh(c, d, 0.92), sh(c, d, 1.05), sh(self.wall_col, d, 0.75)), BUILDING)
         cam = cv.cam
         # the facade's details only when it faces the camera and is big enough to see
-        if (cam.pos[0] - self.face_x) * self.side >= 0:
+        if (cam.pos[0] - self.face_x) * self.side >= 0 or not len(self.detail):
             return
-        if cam.f / max(d, 1.0) * 0.5 < 1.2:  # half a metre under ~1 px: no detail
+        ppm = cam.f / max(d, 1.0)
+        if ppm < 3.0 * sh.px:  # a metre under 3 px: no detail
             return
-        if len(self.bands):
-            cv.fill(cv.project_many(self.bands), sh(self.trim_col, d, 0.85))
-        if len(self.shop):
-            cv.fill(cv.project_many(self.shop), sh(self.win_col, d, 0.8))
-        if len(self.win):
-            polys = cv.project_many(self.win, clip=False)
-            if night:
-                lit = self.win_lit
-                if len(polys) == len(lit):
-                    on = [p for p, m in zip(polys, lit, strict=True) if m]
-                    off = [p for p, m in zip(polys, lit, strict=True) if not m]
-                    cv.fill(off, sh(self.win_col, d, 0.6))
-                    cv.fill(on, sh.emit((120, 205, 245), d))
-                else:
-                    cv.fill(polys, sh(self.win_col, d, 0.6))
-            else:
-                cv.fill(polys, sh(self.win_col, d))
+        H = cam.hom(self.detail)
+        ok = H[..., 2].min(axis=1) >= cam.near
+        H[~ok, :, 2] = 1.0
+        pts = cv._fixed(H)
+        nb, ns = self.nb, self.ns
+        if ppm > 6.0 * sh.px:
+            if nb:
+                cv.fill(list(pts[:nb][ok[:nb]]), sh(self.trim_col, d, 0.85))
+            if ns:
+                cv.fill(list(pts[nb:nb + ns][ok[nb:nb + ns]]), sh(self.win_col, d, 0.8))
+        w = pts[nb + ns:]
+        wok = ok[nb + ns:]
+        if not len(w):
+            return
+        if night:
+            cv.fill(list(w[wok & ~self.win_lit]), sh(self.win_col, d, 0.6))
+            cv.fill(list(w[wok & self.win_lit]), sh.emit((120, 205, 245), d))
+        else:
+            alt = self.win_alt
+            cv.fill(list(w[wok & ~alt]), sh(self.win_col, d))
+            cv.fill(list(w[wok & alt]), sh(self.win_col, d, 1.45))
 
 
 class Hedge:
@@ -114,6 +128,11 @@ class Hedge:
 
     def __init__(self, x0, x1, z0, z1, h, col) -> None:
         self.x0, self.x1, self.z0, self.z1, self.h, self.col = x0, x1, z0, z1, h, col
+
+    MIN_PX = 1.5
+
+    def size(self) -> float:
+        return self.h
 
     def key(self, cam: Camera) -> float:
         return _dist(cam, self.x0, self.x1, self.z0, self.z1)
@@ -160,6 +179,11 @@ class Tree:
         self.trunk_col = trunk_col
         self.ncrown = len(crowns)
 
+    MIN_PX = 2.0
+
+    def size(self) -> float:
+        return self.r
+
     def key(self, cam: Camera) -> float:
         return _dist(cam, self.x, self.x, self.z, self.z)
 
@@ -201,6 +225,11 @@ class Pole:
             [[lx - 0.35, top - 0.25, z], [lx + 0.35, top - 0.25, z], [lx + 0.35, top + 0.1, z], [lx - 0.35, top + 0.1, z]],
             [[lx - 0.28, top - 0.27, z], [lx + 0.28, top - 0.27, z], [lx + 0.28, top - 0.12, z], [lx - 0.28, top - 0.12, z]],
         ])
+
+    MIN_PX = 0.8
+
+    def size(self) -> float:
+        return self.w
 
     def key(self, cam: Camera) -> float:
         return _dist(cam, self.x, self.x, self.z, self.z)
@@ -277,6 +306,11 @@ class SignPole:
             self.slices.append(sl)
         self.local = np.concatenate(parts)
 
+    MIN_PX = 2.0
+
+    def size(self) -> float:
+        return self.plates[0][1]
+
     def key(self, cam: Camera) -> float:
         return _dist(cam, self.x, self.x, self.z, self.z) - 0.05
 
@@ -327,6 +361,11 @@ class Person:
         self.skin, self.shirt, self.pants, self.hair, self.bag = skin, shirt, pants, hair, bag
         self.dir = direction  # walking direction (dx, dz), unit
         self.swing, self.phase = swing, phase
+
+    MIN_PX = 7.0
+
+    def size(self) -> float:
+        return self.h
 
     def key(self, cam: Camera) -> float:
         return _dist(cam, self.x, self.x, self.z, self.z)
@@ -411,6 +450,11 @@ class Vehicle:
         self.col2 = col if col2 is None else col2
         self.label = {"car": CAR, "truck": TRUCK, "bus": BUS}[kind]
 
+    MIN_PX = 4.0
+
+    def size(self) -> float:
+        return self.H
+
     def key(self, cam: Camera) -> float:
         return _dist(cam, self.x - self.W / 2, self.x + self.W / 2, self.z - self.L / 2, self.z + self.L / 2)
 
@@ -428,69 +472,87 @@ class Vehicle:
         x, W, L, H = self.x, self.W, self.L, self.H
         lab = self.label
         ppm = cam.f / max(d, 0.5)
-        if ppm * H < 9 * sh.px:
+        hpx = ppm * H
+        if hpx < 9 * sh.px:
             lab = IGNORE
-        detail = ppm > 14  # wheels, glass and lights only when they can be seen
+        col = self.col
+        if hpx < 18 * sh.px:  # far away: a single box
+            z0, z1 = self.z - L / 2, self.z + L / 2
+            c = self.col2 if self.kind == "truck" else col
+            cv.box(x - W / 2, x + W / 2, 0.2, H, z0, z1, (sh(c, d, 0.8), sh(c, d, 1.1), sh(col, d, 0.95)), lab)
+            return
+        detail = ppm > 14 * sh.px  # wheels, glass and lights only when they can be seen
         # shadow on the road
         sc = sh((18, 18, 20), d)
         z0, z1 = self.z - L / 2, self.z + L / 2
         cv.poly(np.array([[x - W / 2 - 0.15, 0.01, z0 - 0.2], [x + W / 2 + 0.15, 0.01, z0 - 0.2],
                           [x + W / 2 + 0.15, 0.01, z1 + 0.2], [x - W / 2 - 0.15, 0.01, z1 + 0.2]]), sc)
         near_side = 1 if cam.pos[0] > x else -1
+        B: list = []
+        C: list = []
+        Lb: list = []
+        T: list = []
         wheels = []
         if detail:
             r = 0.33 if self.kind == "car" else 0.5
             axles = (-(L / 2 - 0.8), L / 2 - 0.85) if self.kind == "car" else (-(L / 2 - 1.6), L / 2 - 1.4)
-            for side in (-1, 1):
-                for a in axles:
-                    za, zb = self._zr(a - r, a + r)
-                    xa = x + side * (W / 2 - 0.24)
-                    wheels.append((side, (xa - 0.11 + side * 0.1, xa + 0.11 + side * 0.1, 0.0, 2 * r, za, zb)))
             wc = sh((25, 25, 28), d)
             wcs = (wc, wc, sh((35, 35, 38), d))
+            for side in (-1, 1):
+                xa = x + side * (W / 2 - 0.24)
+                for a in axles:
+                    za, zb = self._zr(a - r, a + r)
+                    wheels.append((side, [xa - 0.11 + side * 0.1, xa + 0.11 + side * 0.1, 0.0, 2 * r, za, zb]))
             for side, b in wheels:
                 if side != near_side:
-                    cv.box(*b, wcs, lab)
-        col = self.col
+                    B.append(b)
+                    C.append(wcs)
+                    Lb.append(lab)
+                    T.append(True)
         faces = (sh(col, d, 0.8), sh(col, d, 1.1), sh(col, d, 0.95))
         glass = sh((75, 60, 50), d, 1.0)
         gl = (glass, glass, sh((70, 55, 45), d, 0.9))
+
+        def add(box, cols, top=True, label=lab):
+            B.append(box)
+            C.append(cols)
+            Lb.append(label)
+            T.append(top)
+
         if self.kind == "car":
             yb = 0.5 * H + 0.08
             za, zb = self._zr(-L / 2, L / 2)
-            cv.box(x - W / 2, x + W / 2, 0.22, yb, za, zb, faces, lab)
+            add([x - W / 2, x + W / 2, 0.22, yb, za, zb], faces)
             ca, cb = self._zr(-L / 2 + 0.18 * L, L / 2 - 0.3 * L)
-            cv.box(x - W / 2 + 0.1, x + W / 2 - 0.1, yb, H, ca, cb, faces, lab)
+            add([x - W / 2 + 0.1, x + W / 2 - 0.1, yb, H, ca, cb], faces)
             if detail:
                 ga, gb = self._zr(-L / 2 + 0.18 * L + 0.12, L / 2 - 0.3 * L - 0.12)
-                self._glass(cv, x - W / 2 + 0.095, x + W / 2 - 0.095, yb + 0.07, H - 0.07, ga, gb, gl)
+                add([x - W / 2 + 0.095, x + W / 2 - 0.095, yb + 0.07, H - 0.07, ga, gb], gl, False)
         elif self.kind == "truck":
             cab = 2.3
             za, zb = self._zr(-L / 2, L / 2)
-            cv.box(x - W / 2 + 0.05, x + W / 2 - 0.05, 0.45, 1.05, za, zb, (sh((40, 40, 42), d),) * 3, lab)
+            add([x - W / 2 + 0.05, x + W / 2 - 0.05, 0.45, 1.05, za, zb], (sh((40, 40, 42), d),) * 3)
             ca, cb = self._zr(L / 2 - cab, L / 2)
             hc = min(H - 0.3, 2.9)
-            cv.box(x - W / 2, x + W / 2, 0.6, hc, ca, cb, faces, lab)
+            add([x - W / 2, x + W / 2, 0.6, hc, ca, cb], faces)
             ka, kb = self._zr(-L / 2, L / 2 - cab - 0.2)
             c2 = self.col2
-            cv.box(x - W / 2, x + W / 2, 1.0, H, ka, kb, (sh(c2, d, 0.85), sh(c2, d, 1.05), sh(c2, d, 0.95)), lab)
+            add([x - W / 2, x + W / 2, 1.0, H, ka, kb], (sh(c2, d, 0.85), sh(c2, d, 1.05), sh(c2, d, 0.95)))
             if detail:
                 ga, gb = self._zr(L / 2 - cab + 0.25, L / 2 - 0.12)
-                self._glass(cv, x - W / 2 - 0.005, x + W / 2 + 0.005, 1.75, hc - 0.15, ga, gb, gl)
+                add([x - W / 2 - 0.005, x + W / 2 + 0.005, 1.75, hc - 0.15, ga, gb], gl, False)
         else:  # bus
             za, zb = self._zr(-L / 2, L / 2)
-            cv.box(x - W / 2, x + W / 2, 0.32, H, za, zb, faces, lab)
+            add([x - W / 2, x + W / 2, 0.32, H, za, zb], faces)
             if detail:
                 ga, gb = self._zr(-L / 2 + 0.25, L / 2 - 0.1)
-                self._glass(cv, x - W / 2 - 0.005, x + W / 2 + 0.005, 1.25, H - 0.35, ga, gb, gl)
-                sa, sb = self._zr(-L / 2, L / 2)
-                c2 = self.col2
-                self._glass(cv, x - W / 2 - 0.006, x + W / 2 + 0.006, 0.75, 1.05, sa, sb, (sh(c2, d),) * 3)
+                add([x - W / 2 - 0.005, x + W / 2 + 0.005, 1.25, H - 0.35, ga, gb], gl, False)
+                add([x - W / 2 - 0.006, x + W / 2 + 0.006, 0.75, 1.05, za, zb], (sh(self.col2, d),) * 3, False)
+        for side, b in wheels:
+            if side == near_side:
+                add(b, wcs)
+        cv.boxes(B, C, Lb, T)
         if detail:
-            wcs = (sh((25, 25, 28), d), sh((25, 25, 28), d), sh((35, 35, 38), d))
-            for side, b in wheels:
-                if side == near_side:
-                    cv.box(*b, wcs, lab)
             self._lights(cv, sh, d, night)
 
     def _glass(self, cv: Canvas, x0, x1, y0, y1, z0, z1, cols) -> None:

@@ -177,37 +177,120 @@ class Canvas:
         return pts
 
     def box(self, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float,
-            colours, label: int | None) -> None:
+            colours, label: int | None, top: bool = True) -> None:
         """An axis-aligned box: its visible faces. ``colours`` = (x faces, y top, z faces) BGR."""
         cp = self.cam.pos
         faces = []
         cols = []
         if cp[0] < x0:
-            faces.append(((x0, y0, z0), (x0, y1, z0), (x0, y1, z1), (x0, y0, z1)))
+            faces.append(_F_X0)
             cols.append(colours[0])
         elif cp[0] > x1:
-            faces.append(((x1, y0, z0), (x1, y1, z0), (x1, y1, z1), (x1, y0, z1)))
+            faces.append(_F_X1)
             cols.append(colours[0])
         if cp[2] < z0:
-            faces.append(((x0, y0, z0), (x0, y1, z0), (x1, y1, z0), (x1, y0, z0)))
+            faces.append(_F_Z0)
             cols.append(colours[2])
         elif cp[2] > z1:
-            faces.append(((x0, y0, z1), (x0, y1, z1), (x1, y1, z1), (x1, y0, z1)))
+            faces.append(_F_Z1)
             cols.append(colours[2])
-        if cp[1] > y1:
-            faces.append(((x0, y1, z0), (x1, y1, z0), (x1, y1, z1), (x0, y1, z1)))
+        if top and cp[1] > y1:
+            faces.append(_F_Y1)
             cols.append(colours[1])
         if not faces:
             return
-        polys = self.project_many(np.array(faces, dtype=np.float64))
-        if len(polys) == len(faces):
-            for pts, c in zip(polys, cols, strict=True):
-                cv2.fillPoly(self.img, [pts], c, cv2.LINE_8, SHIFT)
-        else:  # some face was clipped away entirely: draw what is left in one colour
-            if polys:
-                cv2.fillPoly(self.img, polys, cols[0], cv2.LINE_8, SHIFT)
+        corners = np.array(((x0, y0, z0), (x0, y0, z1), (x0, y1, z0), (x0, y1, z1),
+                            (x1, y0, z0), (x1, y0, z1), (x1, y1, z0), (x1, y1, z1)))
+        H = self.cam.hom(corners)
+        near = self.cam.near
+        img = self.img
+        if H[:, 2].min() >= near:
+            pts = self._fixed(H)
+            polys = [pts[f] for f in faces]
+        else:
+            polys = []
+            keep = []
+            for f, c in zip(faces, cols, strict=True):
+                q = _clip_near(H[f], near)
+                if q is not None:
+                    polys.append(self._fixed(q))
+                    keep.append(c)
+            cols = keep
+        for q, c in zip(polys, cols, strict=True):
+            cv2.fillPoly(img, [q], c, cv2.LINE_8, SHIFT)
         if label is not None and polys:
             cv2.fillPoly(self.lab, polys, label, cv2.LINE_8, SHIFT)
+
+
+    def boxes(self, B: list, cols: list, labels: list, tops: list | None = None) -> None:
+        """Several axis-aligned boxes, painted in order, projected with one call.
+
+        B: [x0, x1, y0, y1, z0, z1] per box; cols: (x faces, top, z faces) colours per box;
+        labels: label (or None) per box; tops: draw the top face (default True).
+        """
+        Ba = np.asarray(B, dtype=np.float64)
+        corners = np.stack([Ba[:, _CX], Ba[:, _CY], Ba[:, _CZ]], -1)
+        H = self.cam.hom(corners)
+        near = self.cam.near
+        ok = (H[..., 2].min(axis=1) >= near).tolist()
+        if all(ok):
+            pts = self._fixed(H)
+        else:
+            Hs = H.copy()
+            Hs[..., 2] = np.maximum(Hs[..., 2], near)
+            pts = self._fixed(Hs)
+        cpx, cpy, cpz = self.cam.pos.tolist()
+        img, lab = self.img, self.lab
+        for k, (x0, x1, _y0, y1, z0, z1) in enumerate(B):
+            colours = cols[k]
+            faces = []
+            fc = []
+            if cpx < x0:
+                faces.append(_F_X0)
+                fc.append(colours[0])
+            elif cpx > x1:
+                faces.append(_F_X1)
+                fc.append(colours[0])
+            if cpz < z0:
+                faces.append(_F_Z0)
+                fc.append(colours[2])
+            elif cpz > z1:
+                faces.append(_F_Z1)
+                fc.append(colours[2])
+            if cpy > y1 and (tops is None or tops[k]):
+                faces.append(_F_Y1)
+                fc.append(colours[1])
+            if not faces:
+                continue
+            if ok[k]:
+                p = pts[k]
+                polys = [p[f] for f in faces]
+            else:
+                polys = []
+                keep = []
+                for f, c in zip(faces, fc, strict=True):
+                    q = _clip_near(H[k][f], near)
+                    if q is not None:
+                        polys.append(self._fixed(q))
+                        keep.append(c)
+                fc = keep
+                if not polys:
+                    continue
+            for q, c in zip(polys, fc, strict=True):
+                cv2.fillPoly(img, [q], c, cv2.LINE_8, SHIFT)
+            if labels[k] is not None:
+                cv2.fillPoly(lab, polys, labels[k], cv2.LINE_8, SHIFT)
+
+
+# box corner index = 4*ix + 2*iy + iz
+_CX = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+_CY = np.array([2, 2, 3, 3, 2, 2, 3, 3])
+_CZ = np.array([4, 5, 4, 5, 4, 5, 4, 5])
+_F_X0 = np.array([0, 2, 3, 1])
+_F_X1 = np.array([4, 6, 7, 5])
+_F_Z0 = np.array([0, 2, 6, 4])
+_F_Z1 = np.array([1, 3, 7, 5])
+_F_Y1 = np.array([2, 6, 7, 3])
 
 
 class Billboard:

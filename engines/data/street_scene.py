@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from engines.data.street_effects import Effects, make_sky
@@ -26,8 +27,8 @@ from engines.data.street_layout import (
 from engines.data.street_objects import Shade
 from engines.data.street_render import Camera, Canvas
 
-BACK_FAR = 320.0  # metres of buildings drawn ahead of a moving camera
-STREET_FAR = 170.0  # metres of street objects
+BACK_FAR = 260.0  # metres of buildings drawn ahead of a moving camera
+STREET_FAR = 150.0  # metres of street objects
 
 
 class World:
@@ -85,10 +86,27 @@ class World:
                                               look.clouds, look.night, skyline, self.px)
         head = 0.9 if (look.night and mode == "dashcam") else 0.0
         self.shade = Shade(look.light, look.wb, look.fog_k, look.fog, head, self.px)
+        self.ground_shade = Shade(look.light, look.wb, look.fog_k, look.fog, 0.0, self.px)
+        self._row_fog = self._make_row_fog(horizon_v) if look.fog_k > 1 / 300 else None
         self.effects = Effects(rng, width, height, look.noise, look.rain, look.blur_p, look.jpeg_p, look.night,
                                headlight_glow=head > 0)
         self._bg: tuple[np.ndarray, np.ndarray] | None = None
         self._static: list | None = None
+
+    def _make_row_fog(self, horizon_v: float):
+        """Fog over the ground as a function of the image row (smooth, unlike per-strip colours)."""
+        h, w = self.height, self.width
+        v = np.arange(h, dtype=np.float64) + 0.5
+        ang = np.arctan((v - self.cy) / self.f) + self.pitch
+        dist = np.where(ang > 1e-4, self.cam_h / np.sin(np.maximum(ang, 1e-4)), 1e6)
+        a = 1.0 - np.exp(-self.look.fog_k * dist)
+        top = int(np.clip(math.floor(horizon_v) - 2, 0, h))
+        a[:top] = 0.0
+        keep = np.round(255 * (1 - a)).astype(np.uint8)
+        add = np.round(np.asarray(self.look.fog)[None, :] * a[:, None]).astype(np.uint8)
+        keep3 = np.ascontiguousarray(np.broadcast_to(keep[top:, None, None], (h - top, w, 3)))
+        add3 = np.ascontiguousarray(np.broadcast_to(add[top:, None, :], (h - top, w, 3)))
+        return top, keep3, add3
 
     # -- camera ---------------------------------------------------------------------------------
     def camera(self, t: float) -> Camera:
@@ -108,6 +126,8 @@ class World:
     # -- layers -----------------------------------------------------------------------------------
     def _ground(self, cv: Canvas, sh: Shade) -> None:
         cam = cv.cam
+        fog = self._row_fog
+        sh = self.ground_shade
         zc, xc = cam.pos[2], cam.pos[0]
         seg = _SEG if self.mode == "fixed" else _SEG[_SEG >= -8.0]
         za, zb = zc + seg[:-1], zc + seg[1:]
@@ -140,11 +160,34 @@ class World:
                 P[:, 3, 2] = zb
             dx = 0.0 if x0 <= xc <= x1 else min(abs(x0 - xc), abs(x1 - xc))
             allp = []
-            for k, pts in cv.project_indexed(P):
-                cv.fill([pts], sh(col, math.hypot(dist[k], dx)))
-                allp.append(pts)
+            if fog is not None:  # one colour; the row fog below shades it smoothly
+                allp = [pts for _, pts in cv.project_indexed(P)]
+                cv.fill(allp, sh(col, 0.0))
+            else:
+                for k, pts in cv.project_indexed(P):
+                    cv.fill([pts], sh(col, math.hypot(dist[k], dx)))
+                    allp.append(pts)
             cv.fill_label(allp, label)
+        self._decals(cv, sh)
         self._markings(cv, sh)
+        if fog is not None:
+            top, keep, add = fog
+            band = cv.img[top:]
+            cv2.multiply(band, keep, dst=band, scale=1 / 255)
+            cv2.add(band, add, dst=band)
+
+    def _decals(self, cv: Canvas, sh: Shade) -> None:
+        cam = cv.cam
+        zc = cam.pos[2]
+        lo, hi = (zc - 12, zc + 150) if self.mode == "dashcam" else (zc - 150, zc + 150)
+        fogless = self._row_fog is not None
+        for b in range(math.floor(lo / BLOCK), math.floor(hi / BLOCK) + 1):
+            dz = max(abs((b + 0.5) * BLOCK - zc) - BLOCK / 2, 2.0)
+            for s in (-1, 1):
+                for quads, col, near_only in self.blocks.get(s, b).decals:
+                    if near_only and dz > 45:
+                        continue
+                    cv.fill(cv.project_many(quads), sh(col, 0.0 if fogless else dz))
 
     def _markings(self, cv: Canvas, sh: Shade) -> None:
         st = self.street
@@ -156,8 +199,9 @@ class World:
         dash, period = st.dash
         quads = []
         solid = []
-        mark = sh(st.mark_col, 25.0)
-        centre = sh(st.centre_col, 25.0)
+        dm = 0.0 if self._row_fog is not None else 25.0
+        mark = sh(st.mark_col, dm)
+        centre = sh(st.centre_col, dm)
         # lane dividers (dashed), centre line, edge lines
         xs = [i * st.lane_w for i in range(1, st.lanes)] + [-i * st.lane_w for i in range(1, st.lanes)]
         k0, k1 = math.floor(lo / period), math.ceil(hi / period)
@@ -189,7 +233,7 @@ class World:
                     continue
                 z = b * BLOCK + 1.0
                 q = np.stack([_quad(x, x + 0.55, z, z + 3.5, y) for x in xs])
-                cv.fill(cv.project_many(q), sh(st.mark_col, max(abs(z - zc), 5.0), 0.95))
+                cv.fill(cv.project_many(q), sh(st.mark_col, 0.0 if dm == 0.0 else max(abs(z - zc), 5.0), 0.95))
 
     def _back(self, cv: Canvas, sh: Shade, lo: float, hi: float) -> None:
         cam = cv.cam
@@ -226,7 +270,10 @@ class World:
         cam = cv.cam
         keyed = sorted(((o.key(cam), i, o) for i, o in enumerate(objs)), reverse=True)
         night = self.look.night
+        f = cam.f / self.px  # objects under MIN_PX pixels (at 1280 wide) are not drawn at all
         for d, _, o in keyed:
+            if o.size() * f < o.MIN_PX * d:
+                continue
             o.draw(cv, sh, max(d, 0.5), night)
 
     # -- frames -----------------------------------------------------------------------------------
@@ -241,7 +288,7 @@ class World:
                 self._back(cv, sh, cam.pos[2] - 200, cam.pos[2] + 300)
                 self._bg = (img, lab)
                 self._static = [o for o in self._street_static(cam, cam.pos[2] - 150, cam.pos[2] + 200)
-                                if o.key(cam) > 3.0]
+                                if o.key(cam) > 6.0]
             img, lab = self._bg[0].copy(), self._bg[1].copy()
             cv = Canvas(img, lab, cam)
             objs = list(self._static or []) + self._moving(cam, t, cam.pos[2] - 150, cam.pos[2] + 200)
