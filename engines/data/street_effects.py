@@ -16,29 +16,33 @@ PAD = 48  # tile margin for per-frame offsets
 
 def make_sky(rng: np.random.Generator, width: int, height: int, horizon_v: float, zenith, horizon, clouds: float,
              night: bool, skyline_col=None, px: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Sky image (gradient, clouds, optional distant skyline) and its labels."""
-    v = np.arange(height, dtype=np.float32)
+    """Sky image (gradient, clouds, optional distant skyline) and its labels.
+
+    The smooth part is computed at a quarter of the size and enlarged (cheap and invisible).
+    """
+    sw, sh_ = max(4, width // 4), max(4, height // 4)
+    v = (np.arange(sh_, dtype=np.float32) + 0.5) * (height / sh_)
     t = np.clip((horizon_v - v) / max(height * 0.7, 1.0), 0.0, 1.0) ** 0.7
     zen = np.asarray(zenith, np.float32)
     hor = np.asarray(horizon, np.float32)
     col = hor[None, :] * (1 - t[:, None]) + zen[None, :] * t[:, None]
-    img = np.repeat(col[:, None, :], width, axis=1)
+    img = np.repeat(col[:, None, :], sw, axis=1)
     if clouds > 0.05:
         small = rng.random((max(2, height // 40), max(2, width // 40))).astype(np.float32)
-        big = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-        big = cv2.GaussianBlur(big, (0, 0), max(1.0, width / 120))
+        big = cv2.resize(small, (sw, sh_), interpolation=cv2.INTER_CUBIC)
+        big = cv2.GaussianBlur(big, (0, 0), max(1.0, sw / 120))
         big = (big - big.min()) / max(float(big.max() - big.min()), 1e-6)
         m = np.clip((big - (1 - clouds)) * 3, 0, 1) * (0.25 + 0.75 * t[:, None])
         cloud_col = hor * 1.05 if not night else hor * 0.8
         img = img * (1 - m[..., None] * 0.8) + np.clip(cloud_col, 0, 255)[None, None, :] * (m[..., None] * 0.8)
-    img = np.clip(img, 0, 255).astype(np.uint8)
+    img = cv2.resize(np.clip(img, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR)
     lab = np.full((height, width), SKY, np.uint8)
     if skyline_col is not None:
         # distant blocks of buildings sitting on the horizon
         x = 0
         base = int(round(horizon_v + 12 * px))
         while x < width:
-            w = int(rng.uniform(30, 110) * px)
+            w = int(rng.uniform(30, 110) * px) + 1
             if rng.random() < 0.8:
                 h = int(rng.uniform(8, 60) * px)
                 top = int(round(horizon_v)) - h
@@ -55,6 +59,44 @@ def make_sky(rng: np.random.Generator, width: int, height: int, horizon_v: float
     return img, lab
 
 
+_NOISE: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+_NOISE_LEVELS = (2.0, 3.0, 4.5, 6.5, 9.0)
+_GLOW: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _noise_tiles(width: int, height: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative parts of a Gaussian noise tile; shared by all scenes of a size."""
+    level = int(np.argmin([abs(sigma - s) for s in _NOISE_LEVELS]))
+    key = (width, height, level)
+    tiles = _NOISE.get(key)
+    if tiles is None:
+        rng = np.random.default_rng(1000 + level)
+        th, tw = height + PAD, width + PAD
+        n = rng.standard_normal((th, tw, 3), dtype=np.float32) * _NOISE_LEVELS[level]
+        n = 0.6 * n + 0.4 * n.mean(axis=2, keepdims=True)  # mostly luminance noise
+        tiles = (np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8))
+        if len(_NOISE) >= 6:
+            _NOISE.pop(next(iter(_NOISE)))
+        _NOISE[key] = tiles
+    return tiles
+
+
+def _glow(width: int, height: int) -> np.ndarray:
+    g = _GLOW.get((width, height))
+    if g is None:
+        sw, sh_ = max(4, width // 4), max(4, height // 4)
+        v, u = np.mgrid[0:sh_, 0:sw].astype(np.float32)
+        u = u * (width / sw)
+        v = v * (height / sh_)
+        e = np.exp(-(((u - width / 2) / (0.45 * width)) ** 2) - (((v - height) / (0.28 * height)) ** 2))
+        small = np.clip(e[..., None] * np.array([45, 55, 60], np.float32), 0, 255).astype(np.uint8)
+        g = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        if len(_GLOW) >= 4:
+            _GLOW.pop(next(iter(_GLOW)))
+        _GLOW[(width, height)] = g
+    return g
+
+
 class Effects:
     """Per-scene precomputed layers and the per-frame post-processing."""
 
@@ -63,11 +105,7 @@ class Effects:
         self.width, self.height = width, height
         self.blur_p, self.jpeg_p = blur_p, jpeg_p
         th, tw = height + PAD, width + PAD
-        n = rng.normal(0.0, noise, (th, tw, 3)).astype(np.float32)
-        # a little chroma-correlated noise: mostly luminance
-        n = 0.6 * n + 0.4 * n.mean(axis=2, keepdims=True)
-        self.noise_pos = np.clip(n, 0, 255).astype(np.uint8)
-        self.noise_neg = np.clip(-n, 0, 255).astype(np.uint8)
+        self.noise_pos, self.noise_neg = _noise_tiles(width, height, noise)
         self.rain = None
         if rain > 0:
             layer = np.zeros((th * 2, tw), np.uint8)
@@ -84,11 +122,7 @@ class Effects:
             layer[:th] = layer[th:]
             self.rain = cv2.merge([layer, layer, layer])
             self.rain_speed = height * rng.uniform(1.5, 3.0)  # pixels per second
-        self.glow = None
-        if headlight_glow:
-            v, u = np.mgrid[0:height, 0:width].astype(np.float32)
-            g = np.exp(-(((u - width / 2) / (0.45 * width)) ** 2) - (((v - height) / (0.28 * height)) ** 2))
-            self.glow = np.clip(g[..., None] * np.array([45, 55, 60], np.float32), 0, 255).astype(np.uint8)
+        self.glow = _glow(width, height) if headlight_glow else None
 
     def apply(self, img: np.ndarray, rng: np.random.Generator, t: float) -> np.ndarray:
         h, w = self.height, self.width

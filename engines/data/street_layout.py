@@ -457,11 +457,14 @@ def _tree(rng: np.random.Generator, st: Street, x: float, z: float, y: float, bi
     r = rng.uniform(1.3, 2.6) * big
     th = rng.uniform(2.2, 4.0) * big
     base = _green(rng)
-    crowns = []
-    for _ in range(int(rng.integers(4, 8))):
-        crowns.append((float(rng.uniform(-0.6, 0.6) * r), float(rng.uniform(0.2, 1.4) * r),
-                       float(rng.uniform(0.45, 0.75) * r), _jit(rng, base, 18)))
-    crowns.sort(key=lambda c: c[1])
+    n = int(rng.integers(4, 8))
+    u = rng.random((n, 6))
+    dx = (u[:, 0] * 1.2 - 0.6) * r
+    dy = (u[:, 1] * 1.2 + 0.2) * r
+    rr = (u[:, 2] * 0.3 + 0.45) * r
+    cols = np.clip(np.asarray(base)[None, :] + (u[:, 3:6] * 36 - 18), 0, 255)
+    order = np.argsort(dy, kind="stable")
+    crowns = [(float(dx[i]), float(dy[i]), float(rr[i]), tuple(cols[i].tolist())) for i in order]
     return Tree(x, z, y, float(rng.uniform(0.22, 0.45) * big), th, crowns, _jit(rng, (45, 65, 85), 15))
 
 
