@@ -525,3 +525,23 @@ def test_synthetic_source_carries_labels_into_the_metrics(tiny_model: Path) -> N
     summary = Pipeline(source, model=tiny_model).run()
     assert summary["frames"] == 4 and summary["labelled_frames"] == 4
     assert 0.0 <= summary["miou"] <= 1.0
+
+
+def test_a_change_of_resolution_mid_stream_is_followed(tiny_model: Path) -> None:
+    """After a reconnect a stream may come back at another size: every stage follows it."""
+    small, large = ListSource("cam", 6, size=(90, 160)), ListSource("cam", 6, size=(240, 320))
+
+    class Switching(ListSource):
+        def read(self) -> Frame | None:
+            part = small if small.index < small.count else large
+            frame = part.read()
+            if frame is None:
+                return None
+            return Frame(frame.image, "cam", small.index + large.index - 1, None, frame.capture_time)
+
+    sink = RecordingSink()
+    cfg = config(postprocess={"smoothing": "majority"})
+    Pipeline(Switching("cam", 12), sink, model=tiny_model, config=cfg).run()
+    shapes = [r.class_map.shape for r in sink.results]
+    assert shapes == [(90, 160)] * 6 + [(240, 320)] * 6
+    assert all(r.rendered is not None and r.rendered.shape[:2] == r.class_map.shape for r in sink.results)
