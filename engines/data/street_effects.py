@@ -49,7 +49,7 @@ def make_sky(rng: np.random.Generator, width: int, height: int, horizon_v: float
                 c = tuple(float(np.clip(a + rng.uniform(-8, 8), 0, 255)) for a in skyline_col)
                 cv2.rectangle(img, (x, top), (x + w - 1, base), c, -1)
                 cv2.rectangle(lab, (x, top), (x + w - 1, base), BUILDING, -1)
-                if night:
+                if night and h > 8 and w > 8:
                     for _ in range(int(w * h / (60 * px * px))):
                         wx = int(rng.uniform(x + 2, x + w - 3))
                         wy = int(rng.uniform(top + 2, horizon_v - 2))
