@@ -64,6 +64,7 @@ class Look:
     jpeg_p: float
     rain: float
     skyline: bool
+    saturation: float
 
     @property
     def night(self) -> bool:
@@ -117,7 +118,8 @@ def make_look(rng: np.random.Generator) -> Look:
     return Look(tod=tod, weather=weather, light=float(light), wb=tuple(float(w) for w in wb), fog_k=float(fog_k),
                 fog=tuple(float(f) for f in fog), sky_zenith=zen, sky_horizon=hor, clouds=float(clouds),
                 noise=float(noise), blur_p=float(rng.uniform(0.05, 0.5)), jpeg_p=float(rng.uniform(0.05, 0.25)),
-                rain=float(rain), skyline=bool(rng.random() < 0.45 and weather != "fog"))
+                rain=float(rain), skyline=bool(rng.random() < 0.45 and weather != "fog"),
+                saturation=float(rng.uniform(0.55, 1.3)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,6 +272,17 @@ def make_street(rng: np.random.Generator) -> Street:
 # ---------------------------------------------------------------------------------------------
 # moving things
 # ---------------------------------------------------------------------------------------------
+def _car_style(rng: np.random.Generator) -> tuple[str, tuple[float, float, float]]:
+    style = _pick(rng, ("sedan", "hatch", "suv", "van"), (0.45, 0.25, 0.18, 0.12))
+    if style == "van":
+        return style, (float(rng.uniform(4.6, 5.3)), float(rng.uniform(1.85, 2.0)), float(rng.uniform(1.9, 2.3)))
+    if style == "suv":
+        return style, (float(rng.uniform(4.3, 4.9)), float(rng.uniform(1.8, 1.95)), float(rng.uniform(1.62, 1.85)))
+    if style == "hatch":
+        return style, (float(rng.uniform(3.7, 4.3)), float(rng.uniform(1.68, 1.8)), float(rng.uniform(1.42, 1.55)))
+    return style, (float(rng.uniform(4.3, 4.9)), float(rng.uniform(1.72, 1.88)), float(rng.uniform(1.38, 1.5)))
+
+
 class _Slots:
     """Attributes of a stream's slots, generated on first use from (stream seed, slot)."""
 
@@ -307,13 +320,13 @@ class VehicleStream:
             dims = (float(rng.uniform(6.5, 9.5)), float(rng.uniform(2.3, 2.5)), float(rng.uniform(3.0, 3.8)))
             c1 = _jit(rng, _pick(rng, _CAR_COLOURS), 15)
             c2 = _jit(rng, _pick(rng, ((230, 230, 230), (200, 200, 205), (60, 60, 150), (150, 90, 40), (40, 110, 40))), 15)
-            return "truck", jitter, dims, c1, c2
+            return "truck", jitter, dims, c1, c2, ""
         if r < self.big:
             dims = (float(rng.uniform(10.0, 12.5)), float(rng.uniform(2.45, 2.55)), float(rng.uniform(3.0, 3.4)))
-            return "bus", jitter, dims, _jit(rng, _pick(rng, _BUS_COLOURS), 15), _jit(rng, _pick(rng, _BUS_COLOURS), 15)
-        dims = (float(rng.uniform(3.9, 4.9)), float(rng.uniform(1.7, 1.95)), float(rng.uniform(1.4, 1.75)))
+            return "bus", jitter, dims, _jit(rng, _pick(rng, _BUS_COLOURS), 15), _jit(rng, _pick(rng, _BUS_COLOURS), 15), ""
+        style, dims = _car_style(rng)
         c = _jit(rng, _pick(rng, _CAR_COLOURS), 18)
-        return "car", jitter, dims, c, c
+        return "car", jitter, dims, c, c, style
 
     def items(self, t: float, zmin: float, zmax: float, cam_base: float = 0.0):
         base = self.offset + self.dir * self.speed * t
@@ -325,13 +338,13 @@ class VehicleStream:
             a = self.slots[j % TABLE]
             if a is None:
                 continue
-            kind, jitter, (L, W, H), c1, c2 = a
+            kind, jitter, (L, W, H), c1, c2, style = a
             z = base + j * g + jitter
             if not zmin <= z <= zmax:
                 continue
             if self.min_rel is not None and (self.offset + j * g + jitter - cam_base) < self.min_rel:
                 continue
-            out.append(Vehicle(kind, self.x, z, self.dir, L, W, H, c1, c2))
+            out.append(Vehicle(kind, self.x, z, self.dir, L, W, H, c1, c2, style))
         return out
 
 
@@ -628,12 +641,13 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
                 L, W, H = float(rng.uniform(5.5, 6.0)), 2.3, float(rng.uniform(2.8, 3.2))
                 kind = "truck"
                 c = (_jit(rng, _pick(rng, _CAR_COLOURS), 15), _jit(rng, (220, 220, 220), 20))
+                style = ""
             else:
-                L, W, H = float(rng.uniform(3.9, 4.8)), float(rng.uniform(1.7, 1.9)), float(rng.uniform(1.4, 1.7))
+                style, (L, W, H) = _car_style(rng)
                 kind = "car"
                 cc = _jit(rng, _pick(rng, _CAR_COLOURS), 18)
                 c = (cc, cc)
-            street.append(Vehicle(kind, s * (side.R - 1.1), zc, s if s > 0 else -1, L, W, H, c[0], c[1]))
+            street.append(Vehicle(kind, s * (side.R - 1.1), zc, s if s > 0 else -1, L, W, H, c[0], c[1], style))
     # people standing about
     for _ in range(int(rng.poisson(1.0 * st.density_people))):
         zp = float(rng.uniform(za, zb))

@@ -22,9 +22,11 @@ IGNORE = 255
 class Shade:
     """Per-frame colour function: lighting, white balance and distance fog."""
 
-    __slots__ = ("light", "wb", "fog_k", "fog", "head", "px")
+    __slots__ = ("light", "wb", "fog_k", "fog", "head", "px", "sat")
 
-    def __init__(self, light: float, wb, fog_k: float, fog, headlights: float, px_scale: float) -> None:
+    def __init__(self, light: float, wb, fog_k: float, fog, headlights: float, px_scale: float,
+                 saturation: float = 1.0) -> None:
+        self.sat = saturation  # the camera's colour response: < 1 washed out, > 1 vivid
         self.light = light
         self.wb = wb
         self.fog_k = fog_k
@@ -39,8 +41,10 @@ class Shade:
         if self.head:
             light += self.head * math.exp(-d / 18.0)
         m = light * k * (1.0 - a)
-        wb, f = self.wb, self.fog
-        return (c[0] * wb[0] * m + f[0] * a, c[1] * wb[1] * m + f[1] * a, c[2] * wb[2] * m + f[2] * a)
+        wb, f, s = self.wb, self.fog, self.sat
+        g = (c[0] + c[1] + c[2]) * (1.0 - s) / 3.0
+        return ((g + s * c[0]) * wb[0] * m + f[0] * a, (g + s * c[1]) * wb[1] * m + f[1] * a,
+                (g + s * c[2]) * wb[2] * m + f[2] * a)
 
     def emit(self, c, d: float):
         """An emissive colour (lamps, lit windows) seen through the fog."""
@@ -416,12 +420,13 @@ class Person:
                 P += ((bw, 0.55 * h), (0.0, 0.55 * h), (0.0, 0.78 * h), (bw, 0.78 * h))
                 cols.append(self.bag)
             for i in (-1, 1):  # arms
-                ax = i * (sw / 2 - 0.015 * h) * (1 - prof * 0.9)
-                ang = -i * s * 0.8 + i * 0.08 * (1 - prof)
+                ax = i * (sw / 2 + 0.012 * h) * (1 - prof * 0.9)
+                ang = -i * s * 0.8 + i * 0.1 * (1 - prof)
                 ex = ax + math.sin(ang) * 0.37 * h
                 ey = 0.8 * h - math.cos(ang) * 0.37 * h
                 _seg(P, ax, 0.8 * h, ex, ey, 0.065 * h, 0.05 * h)
-                cols.append(self.shirt)
+                _seg(P, ex, ey, ex + math.sin(ang) * 0.07 * h, ey - math.cos(ang) * 0.07 * h, 0.045 * h, 0.04 * h)
+                cols += [self.shirt, self.skin]
             P += ((-0.025 * h, 0.81 * h), (0.025 * h, 0.81 * h), (0.025 * h, 0.86 * h), (-0.025 * h, 0.86 * h))
             cols.append(self.skin)
             nq = len(P) // 4
@@ -439,13 +444,18 @@ class Person:
 # ---------------------------------------------------------------------------------------------
 # vehicles
 # ---------------------------------------------------------------------------------------------
+# car body styles: (cabin start from the rear, cabin end from the front, belt line) as fractions
+_CAR_STYLES = {"sedan": (0.18, 0.3, 0.5), "hatch": (0.05, 0.32, 0.5), "suv": (0.06, 0.27, 0.5),
+               "van": (0.02, 0.17, 0.42)}
+
+
 class Vehicle:
     """A car, truck or bus on the ground, front towards ``heading`` (+1: +Z, -1: -Z)."""
 
-    __slots__ = ("kind", "x", "z", "heading", "L", "W", "H", "col", "col2", "label")
+    __slots__ = ("kind", "x", "z", "heading", "L", "W", "H", "col", "col2", "label", "style")
 
-    def __init__(self, kind: str, x, z, heading, L, W, H, col, col2=None) -> None:
-        self.kind, self.x, self.z, self.heading = kind, x, z, heading
+    def __init__(self, kind: str, x, z, heading, L, W, H, col, col2=None, style: str = "sedan") -> None:
+        self.kind, self.x, self.z, self.heading, self.style = kind, x, z, heading, style
         self.L, self.W, self.H, self.col = L, W, H, col
         self.col2 = col if col2 is None else col2
         self.label = {"car": CAR, "truck": TRUCK, "bus": BUS}[kind]
@@ -520,13 +530,14 @@ class Vehicle:
             T.append(top)
 
         if self.kind == "car":
-            yb = 0.5 * H + 0.08
+            rear, front, belt = _CAR_STYLES.get(self.style, _CAR_STYLES["sedan"])
+            yb = belt * H + 0.08
             za, zb = self._zr(-L / 2, L / 2)
             add([x - W / 2, x + W / 2, 0.22, yb, za, zb], faces)
-            ca, cb = self._zr(-L / 2 + 0.18 * L, L / 2 - 0.3 * L)
+            ca, cb = self._zr(-L / 2 + rear * L, L / 2 - front * L)
             add([x - W / 2 + 0.1, x + W / 2 - 0.1, yb, H, ca, cb], faces)
             if detail:
-                ga, gb = self._zr(-L / 2 + 0.18 * L + 0.12, L / 2 - 0.3 * L - 0.12)
+                ga, gb = self._zr(-L / 2 + rear * L + 0.12, L / 2 - front * L - 0.12)
                 add([x - W / 2 + 0.095, x + W / 2 - 0.095, yb + 0.07, H - 0.07, ga, gb], gl, False)
         elif self.kind == "truck":
             cab = 2.3

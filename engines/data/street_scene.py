@@ -85,8 +85,8 @@ class World:
         self.sky_img, self.sky_lab = make_sky(rng, width, height, horizon_v, look.sky_zenith, look.sky_horizon,
                                               look.clouds, look.night, skyline, self.px)
         head = 0.9 if (look.night and mode == "dashcam") else 0.0
-        self.shade = Shade(look.light, look.wb, look.fog_k, look.fog, head, self.px)
-        self.ground_shade = Shade(look.light, look.wb, look.fog_k, look.fog, 0.0, self.px)
+        self.shade = Shade(look.light, look.wb, look.fog_k, look.fog, head, self.px, look.saturation)
+        self.ground_shade = Shade(look.light, look.wb, look.fog_k, look.fog, 0.0, self.px, look.saturation)
         self._row_fog = self._make_row_fog(horizon_v) if look.fog_k > 1 / 300 else None
         self.effects = Effects(rng, width, height, look.noise, look.rain, look.blur_p, look.jpeg_p, look.night,
                                headlight_glow=head > 0)
