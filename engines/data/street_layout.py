@@ -224,6 +224,7 @@ class Street:
     lamp_arm: float
     lamp_col: tuple
     tree_spacing: float
+    cross_p: float = 0.0  # chance that a block starts with a side street
     streams: list = field(default_factory=list)
 
 
@@ -266,6 +267,7 @@ def make_street(rng: np.random.Generator) -> Street:
         lamp_h=float(rng.uniform(6.0, 9.0)), lamp_w=float(rng.uniform(0.26, 0.4)), lamp_arm=arm,
         lamp_col=_jit(rng, (120, 120, 118), 40) if rng.random() < 0.7 else _jit(rng, (50, 60, 45), 10),
         tree_spacing=float(rng.uniform(7, 14)),
+        cross_p=0.0 if rng.random() < 0.3 else float(rng.uniform(0.15, 0.45)),
     )
 
 
@@ -550,6 +552,22 @@ def _decals(rng: np.random.Generator, st: Street, s: int, za: float, zb: float) 
     return out
 
 
+CROSS_WALK = 3.0  # sidewalk width along a side street
+
+
+def crossing(seed: int, st: Street, b: int) -> tuple[float, float, tuple[int, ...]] | None:
+    """The side street at the start of block b: (z0, z1, sides it opens to), or None."""
+    if st.cross_p <= 0:
+        return None
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, 4242, b + (1 << 31)])
+    if rng.random() >= st.cross_p:
+        return None
+    z0 = b * BLOCK + 5.0
+    z1 = z0 + float(rng.uniform(7.0, 11.0))
+    sides = _pick(rng, ((-1, 1), (1,), (-1,)), (0.6, 0.2, 0.2))
+    return z0, z1, sides
+
+
 def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
     rng = np.random.default_rng([seed & 0xFFFFFFFF, 7 + s, b + (1 << 31)])
     side = st.sides[s]
@@ -558,10 +576,21 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
     ground: list = []
     back: list = []
     street: list = []
+    cross = crossing(seed, st, b)
+    free_from = za  # lots and furniture keep clear of a side street
+    if cross is not None and s in cross[2]:
+        free_from = cross[1] + CROSS_WALK + 0.5
+        blocked = (cross[0] - 1.5, free_from)
+    else:
+        blocked = (za - 1.0, za - 1.0)
+
+    def clear(z: float) -> bool:
+        return not blocked[0] <= z <= blocked[1]
+
     # lots along the block
-    z = za
+    z = free_from
     while z < zb - 5:
-        length = float(rng.uniform(9, 26))
+        length = float(rng.uniform(12, 32))
         z1 = min(z + length, zb)
         if zb - z1 < 6:
             z1 = zb
@@ -587,7 +616,7 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
             if rng.random() < 0.5:
                 x0, x1 = sorted((s * (edge + 0.3), s * (edge + 1.2)))
                 back.append(Hedge(x0, x1, z + 0.5, z1 - 0.5, float(rng.uniform(0.7, 1.6)), _green(rng)))
-            for _ in range(int(rng.integers(1, 4))):
+            for _ in range(int(rng.integers(1, 3))):
                 back.append(_tree(rng, st, s * (edge + rng.uniform(2.5, 12)), float(rng.uniform(z, z1)), 0.0, 1.4))
             if rng.random() < 0.5:
                 fx = s * (edge + rng.uniform(14, 30))
@@ -605,8 +634,9 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
     k0 = math.ceil((za - ph) / sp)
     while ph + k0 * sp < zb:
         zl = ph + k0 * sp
-        street.append(Pole(kx, zl, ky, st.lamp_w, st.lamp_h, st.lamp_arm, st.lamp_col, s))
-        taken.append(zl)
+        if clear(zl):
+            street.append(Pole(kx, zl, ky, st.lamp_w, st.lamp_h, st.lamp_arm, st.lamp_col, s))
+            taken.append(zl)
         k0 += 1
     for zl in list(taken):  # signs on lamp posts
         if rng.random() < 0.3:
@@ -614,10 +644,10 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
             street.append(SignPole(kx, zl, ky, st.lamp_w * 0.85, h, _plates(rng, h), st.lamp_col))
     for _ in range(int(rng.poisson(1.3))):
         zs = float(rng.uniform(za, zb))
-        if any(abs(zs - q) < 2.0 for q in taken):
+        if any(abs(zs - q) < 2.0 for q in taken) or not clear(zs):
             continue
         h = float(rng.uniform(2.4, 3.3))
-        street.append(SignPole(kx + s * rng.uniform(-0.1, 0.2), zs, ky, float(rng.uniform(0.12, 0.18)), h,
+        street.append(SignPole(kx + s * rng.uniform(-0.1, 0.2), zs, ky, float(rng.uniform(0.14, 0.2)), h,
                                _plates(rng, h), _jit(rng, (140, 140, 140), 30)))
         taken.append(zs)
     if st.density_tree > 0:
@@ -627,7 +657,7 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
             if rng.random() > st.density_tree:
                 continue
             zt = za + (i + 0.5) * BLOCK / n + float(rng.uniform(-1, 1))
-            if any(abs(zt - q) < 2.0 for q in taken):
+            if any(abs(zt - q) < 2.0 for q in taken) or not clear(zt):
                 continue
             street.append(_tree(rng, st, tx, zt, ky))
             taken.append(zt)
@@ -637,6 +667,8 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
             if rng.random() > st.density_parked:
                 continue
             zc = za + (i + 0.5) * BLOCK / n + float(rng.uniform(-0.4, 0.4))
+            if not (clear(zc - 3) and clear(zc + 3)):
+                continue
             if rng.random() < 0.07:
                 L, W, H = float(rng.uniform(5.5, 6.0)), 2.3, float(rng.uniform(2.8, 3.2))
                 kind = "truck"
@@ -651,6 +683,8 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
     # people standing about
     for _ in range(int(rng.poisson(1.0 * st.density_people))):
         zp = float(rng.uniform(za, zb))
+        if not clear(zp):
+            continue
         for _ in range(int(rng.integers(1, 4))):  # alone or in a small group
             a = _person_attrs(rng)
             x = s * (side.R + side.verge + rng.uniform(0.4, side.walk - 0.4))

@@ -245,7 +245,7 @@ class Pole:
         bb = Billboard(cv.cam, self.x, self.y, self.z, self.h)
         if not bb.visible:
             return
-        label = POLE if bb.ppm * self.w >= 3.5 * sh.px else IGNORE
+        label = POLE if bb.ppm * self.w >= 5.0 * sh.px else IGNORE
         col = self.col
         pts = bb.pts(self.local)
         body = pts[:4]
@@ -326,7 +326,7 @@ class SignPole:
         if not bb.visible:
             return
         pts = bb.pts(self.local)
-        cv.fill([pts[:4]], sh(self.col, d), POLE if bb.ppm * self.w >= 3.5 * sh.px else IGNORE)
+        cv.fill([pts[:4]], sh(self.col, d), POLE if bb.ppm * self.w >= 5.0 * sh.px else IGNORE)
         for (_shape, size, _cy, rim, inner, sym), sl in zip(self.plates, self.slices, strict=True):
             big = bb.ppm * size >= 7 * sh.px
             (a, b), (c, e) = sl[0], sl[1]

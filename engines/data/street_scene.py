@@ -18,16 +18,18 @@ from engines.data.street_effects import Effects, make_sky
 from engines.data.street_layout import (
     _SEG,
     BLOCK,
+    CROSS_WALK,
     BlockCache,
+    crossing,
     ground_strips,
     make_look,
     make_streams,
     make_street,
 )
-from engines.data.street_objects import Shade
+from engines.data.street_objects import ROAD, SIDEWALK, Shade
 from engines.data.street_render import Camera, Canvas
 
-BACK_FAR = 260.0  # metres of buildings drawn ahead of a moving camera
+BACK_FAR = 240.0  # metres of buildings drawn ahead of a moving camera
 STREET_FAR = 150.0  # metres of street objects
 
 
@@ -91,6 +93,7 @@ class World:
         self.effects = Effects(rng, width, height, look.noise, look.rain, look.blur_p, look.jpeg_p, look.night,
                                headlight_glow=head > 0)
         self._bg: tuple[np.ndarray, np.ndarray] | None = None
+        self._crossing_memo: dict = {}
         self._static: list | None = None
 
     def _make_row_fog(self, horizon_v: float):
@@ -169,6 +172,7 @@ class World:
                     allp.append(pts)
             cv.fill_label(allp, label)
         self._decals(cv, sh)
+        self._crossings(cv, sh)
         self._markings(cv, sh)
         if fog is not None:
             top, keep, add = fog
@@ -188,6 +192,40 @@ class World:
                     if near_only and dz > 45:
                         continue
                     cv.fill(cv.project_many(quads), sh(col, 0.0 if fogless else dz))
+
+    def _crossings(self, cv: Canvas, sh: Shade) -> None:
+        """Side streets: road across the sidewalk and verge, with a sidewalk along each edge."""
+        cam = cv.cam
+        zc = cam.pos[2]
+        lo, hi = (zc - 12, zc + BACK_FAR) if self.mode == "dashcam" else (zc - 200, zc + 300)
+        st = self.street
+        fogless = self._row_fog is not None
+        for b in range(math.floor(lo / BLOCK), math.floor(hi / BLOCK) + 1):
+            c = self._crossing(b)
+            if c is None:
+                continue
+            z0, z1, sides = c
+            d = 0.0 if fogless else max(abs(z0 - zc), 2.0)
+            for s in sides:
+                side = st.sides[s]
+                y = side.kerb
+                far = s * 400.0
+                road = np.array([[s * side.R, 0.004, z0], [far, 0.004, z0], [far, 0.004, z1], [s * side.R, 0.004, z1]])
+                walks = np.array([
+                    [[s * side.edge, y, z0 - CROSS_WALK], [far, y, z0 - CROSS_WALK], [far, y, z0], [s * side.edge, y, z0]],
+                    [[s * side.edge, y, z1], [far, y, z1], [far, y, z1 + CROSS_WALK], [s * side.edge, y, z1 + CROSS_WALK]],
+                ])
+                cv.fill(cv.project_many(walks), sh(side.walk_col, d), SIDEWALK)
+                cv.poly(road, sh(st.road_col, d), ROAD)
+
+    def _crossing(self, b: int):
+        c = self._crossing_memo.get(b, False)
+        if c is False:
+            c = crossing(self.seed, self.street, b)
+            if len(self._crossing_memo) > 512:
+                self._crossing_memo.clear()
+            self._crossing_memo[b] = c
+        return c
 
     def _markings(self, cv: Canvas, sh: Shade) -> None:
         st = self.street
