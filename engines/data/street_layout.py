@@ -65,6 +65,7 @@ class Look:
     rain: float
     skyline: bool
     saturation: float
+    sun: tuple[float, float, float, float] | None = None  # shadow direction x, z; cot(elevation); darkness
 
     @property
     def night(self) -> bool:
@@ -110,6 +111,11 @@ def make_look(rng: np.random.Generator) -> Look:
         zen = _jit(rng, (g + 5, g, g - 5), 5)
         hor = _jit(rng, (g + 20, g + 15, g + 12), 5)
         clouds = rng.uniform(0.3, 0.7)
+    sun = None
+    if weather == "clear" and tod != "night":
+        az = rng.uniform(0, 2 * np.pi)
+        elev = rng.uniform(0.4, 1.1) if tod == "day" else rng.uniform(0.15, 0.35)
+        sun = (float(np.cos(az)), float(np.sin(az)), float(1 / np.tan(elev)), float(rng.uniform(0.45, 0.7)))
     fog = tuple(0.6 * h + 0.4 * z for h, z in zip(hor, zen, strict=True))
     if weather == "fog":
         zen = tuple(0.8 * f + 0.2 * z for f, z in zip(fog, zen, strict=True))
@@ -119,7 +125,7 @@ def make_look(rng: np.random.Generator) -> Look:
                 fog=tuple(float(f) for f in fog), sky_zenith=zen, sky_horizon=hor, clouds=float(clouds),
                 noise=float(noise), blur_p=float(rng.uniform(0.05, 0.5)), jpeg_p=float(rng.uniform(0.05, 0.25)),
                 rain=float(rain), skyline=bool(rng.random() < 0.45 and weather != "fog"),
-                saturation=float(rng.uniform(0.55, 1.3)))
+                saturation=float(rng.uniform(0.55, 1.3)), sun=sun)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,8 +26,11 @@ from engines.data.street_layout import (
     make_streams,
     make_street,
 )
-from engines.data.street_objects import ROAD, SIDEWALK, Shade
-from engines.data.street_render import Camera, Canvas
+from engines.data.street_objects import ROAD, SIDEWALK, Building, Shade, Tree
+from engines.data.street_render import SHIFT, Camera, Canvas
+
+_OCT = np.stack([np.cos(np.linspace(0, 2 * np.pi, 8, endpoint=False)),
+                 np.sin(np.linspace(0, 2 * np.pi, 8, endpoint=False))], 1)
 
 BACK_FAR = 240.0  # metres of buildings drawn ahead of a moving camera
 STREET_FAR = 150.0  # metres of street objects
@@ -94,6 +97,7 @@ class World:
                                headlight_glow=head > 0)
         self._bg: tuple[np.ndarray, np.ndarray] | None = None
         self._crossing_memo: dict = {}
+        self._mask = np.zeros((height, width), np.uint8)
         self._static: list | None = None
 
     def _make_row_fog(self, horizon_v: float):
@@ -174,6 +178,8 @@ class World:
         self._decals(cv, sh)
         self._crossings(cv, sh)
         self._markings(cv, sh)
+        if self.look.sun is not None:
+            self._shadows(cv)
         if fog is not None:
             top, keep, add = fog
             band = cv.img[top:]
@@ -217,6 +223,44 @@ class World:
                 ])
                 cv.fill(cv.project_many(walks), sh(side.walk_col, d), SIDEWALK)
                 cv.poly(road, sh(st.road_col, d), ROAD)
+
+    def _shadows(self, cv: Canvas) -> None:
+        """Sun shadows of buildings and trees on the ground (image only: the ground keeps its label)."""
+        cam = cv.cam
+        sx, sz, cot, dark = self.look.sun
+        zc = cam.pos[2]
+        lo, hi = (zc - 30, zc + 160) if self.mode == "dashcam" else (zc - 150, zc + 200)
+        polys = []
+        for b in range(math.floor(lo / BLOCK), math.floor(hi / BLOCK) + 1):
+            for s in (-1, 1):
+                c = self.blocks.get(s, b)
+                for o in c.back + c.street:
+                    if isinstance(o, Building):
+                        ox, oz = sx * cot * o.h, sz * cot * o.h
+                        fp = np.array([[o.x0, o.z0], [o.x1, o.z0], [o.x1, o.z1], [o.x0, o.z1]], np.float32)
+                        hull = cv2.convexHull(np.concatenate([fp, fp + (ox, oz)]).astype(np.float32))[:, 0, :]
+                    elif isinstance(o, Tree):
+                        hc = o.th + o.r * 0.6
+                        cxz = (o.x + sx * cot * hc, o.z + sz * cot * hc)
+                        a = _OCT
+                        hull = np.stack([cxz[0] + o.r * 0.9 * a[:, 0], cxz[1] + o.r * 0.9 * (1 + 0.3 * cot) * a[:, 1]], 1)
+                    else:
+                        continue
+                    P = np.zeros((len(hull), 3))
+                    P[:, 0] = hull[:, 0]
+                    P[:, 1] = 0.05
+                    P[:, 2] = hull[:, 1]
+                    pts = cv.project(P)
+                    if pts is not None:
+                        polys.append(pts)
+        if not polys:
+            return
+        mask = self._mask
+        mask.fill(0)
+        for p in polys:
+            cv2.fillPoly(mask, [p], 255, cv2.LINE_8, SHIFT)
+        shaded = cv2.convertScaleAbs(cv.img, alpha=1.0 - dark)
+        cv2.copyTo(shaded, mask, cv.img)
 
     def _crossing(self, b: int):
         c = self._crossing_memo.get(b, False)
