@@ -123,7 +123,7 @@ def make_look(rng: np.random.Generator) -> Look:
     noise = rng.uniform(1.5, 5.0) * (2.0 if tod == "night" else 1.0)
     return Look(tod=tod, weather=weather, light=float(light), wb=tuple(float(w) for w in wb), fog_k=float(fog_k),
                 fog=tuple(float(f) for f in fog), sky_zenith=zen, sky_horizon=hor, clouds=float(clouds),
-                noise=float(noise), blur_p=float(rng.uniform(0.05, 0.5)), jpeg_p=float(rng.uniform(0.05, 0.25)),
+                noise=float(noise), blur_p=float(rng.uniform(0.05, 0.4)), jpeg_p=float(rng.uniform(0.03, 0.15)),
                 rain=float(rain), skyline=bool(rng.random() < 0.45 and weather != "fog"),
                 saturation=float(rng.uniform(0.55, 1.3)), sun=sun)
 
@@ -291,6 +291,9 @@ def _car_style(rng: np.random.Generator) -> tuple[str, tuple[float, float, float
     return style, (float(rng.uniform(4.3, 4.9)), float(rng.uniform(1.72, 1.88)), float(rng.uniform(1.38, 1.5)))
 
 
+_MISSING = object()
+
+
 class _Slots:
     """Attributes of a stream's slots, generated on first use from (stream seed, slot)."""
 
@@ -299,8 +302,8 @@ class _Slots:
         self.cache: dict[int, tuple] = {}
 
     def __getitem__(self, k: int):
-        v = self.cache.get(k)
-        if v is None:
+        v = self.cache.get(k, _MISSING)
+        if v is _MISSING:
             v = self.make(np.random.default_rng([self.seed, k]))
             if len(self.cache) > 4096:
                 self.cache.clear()
@@ -377,7 +380,7 @@ class PedStream:
     def _make(self, rng: np.random.Generator):
         if rng.random() >= self.presence:
             return None
-        return (float(rng.uniform(-0.3, 0.3)) * self.gap, float(rng.uniform(0.9, 1.7)), float(rng.uniform(-0.4, 0.4)),
+        return (float(rng.uniform(-0.3, 0.3)) * self.gap, float(rng.uniform(0.9, 1.7)), float(rng.uniform(-0.25, 0.25)),
                 float(rng.uniform(0, 2 * np.pi)), _person_attrs(rng))
 
     def items(self, t: float, zmin: float, zmax: float):
@@ -420,9 +423,11 @@ def make_streams(rng: np.random.Generator, st: Street, own_lane: int | None, cam
                                      float(rng.uniform(0.35, 0.85)), 0.3))
     for s, side in st.sides.items():
         x0 = s * (side.R + side.verge)
-        for frac, d in ((0.35, 1), (0.7, -1)):
+        # two walking lines, clear of the kerb-side lamps, signs and tree trunks (people sway ±0.25 m)
+        inner = min(side.walk * 0.5 + 0.4, side.walk - 0.5) if side.verge == 0 else side.walk * 0.35
+        for off, d in ((inner, 1), (side.walk * 0.82, -1)):
             gap = float(rng.uniform(4, 12)) / max(st.density_people, 0.2)
-            streams.append(PedStream(rng, x0 + s * side.walk * frac, side.kerb, d if rng.random() < 0.5 else -d,
+            streams.append(PedStream(rng, x0 + s * off, side.kerb, d if rng.random() < 0.5 else -d,
                                      gap, float(rng.uniform(0.5, 0.95))))
     return streams
 
@@ -693,7 +698,8 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
             continue
         for _ in range(int(rng.integers(1, 4))):  # alone or in a small group
             a = _person_attrs(rng)
-            x = s * (side.R + side.verge + rng.uniform(0.4, side.walk - 0.4))
+            lo = 1.4 if side.verge == 0 and side.walk > 2.2 else 0.4
+            x = s * (side.R + side.verge + rng.uniform(lo, side.walk - 0.3))
             street.append(Person(x, zp + float(rng.uniform(-1.2, 1.2)), side.kerb, a["h"], a["skin"], a["shirt"],
                                  a["pants"], a["hair"], (1.0, 0.0), 0.0, 0.0, a["bag"]))
     return BlockContent(ground, back, street, _decals(rng, st, s, za, zb))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
-from engines.data.street_render import Billboard, Camera, Canvas, circle_local
+from engines.data.street_render import SHIFT, Billboard, Camera, Canvas, circle_local
 
 # Cityscapes train IDs
 ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY = range(11)
@@ -436,9 +437,15 @@ class Person:
             pts = bb.pts(P)
             polys = [pts[4 * k:4 * k + 4] for k in range(nq)]
             polys += [pts[4 * nq:4 * nq + 12], pts[4 * nq + 12:4 * nq + 24]]
+        lit: dict = {}
+        img, lab = cv.img, cv.lab
         for p, c in zip(polys, cols, strict=True):
-            cv.fill([p], sh(c, d))
-        cv.fill_label(polys, label)
+            v = lit.get(c)
+            if v is None:
+                v = lit[c] = sh(c, d)
+            cv2.fillPoly(img, [p], v, cv2.LINE_8, SHIFT)
+        for p in polys:
+            cv2.fillPoly(lab, [p], label, cv2.LINE_8, SHIFT)
 
 
 # ---------------------------------------------------------------------------------------------
