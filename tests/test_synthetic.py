@@ -154,3 +154,13 @@ def test_colour_baseline_is_far_below_a_model() -> None:
     miou = colour_baseline_miou(train_seeds=[0, 1, 2], test_seeds=[50, 51], frames_per_seed=3, size=(160, 90),
                                 render_size=(320, 180))
     assert 0.0 < miou < 0.5
+
+
+def test_preview_cli(tmp_path, capsys) -> None:
+    from engines.data.synthetic import main
+
+    assert main(["synthetic://street?seed=2&size=160x90", "--save", str(tmp_path), "--at", "0,3", "--bench", "2"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "frame_000000.png", "frame_000003.png", "labels_000000.png", "labels_000003.png"]
+    assert "render: mean" in capsys.readouterr().out
+    assert main(["synthetic://street?camera=drone"]) == 2
