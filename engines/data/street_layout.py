@@ -702,7 +702,21 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
             x = s * (side.R + side.verge + rng.uniform(lo, side.walk - 0.3))
             street.append(Person(x, zp + float(rng.uniform(-1.2, 1.2)), side.kerb, a["h"], a["skin"], a["shirt"],
                                  a["pants"], a["hair"], (1.0, 0.0), 0.0, 0.0, a["bag"]))
-    return BlockContent(ground, back, street, _decals(rng, st, s, za, zb))
+    return BlockContent(ground, back, street, _pack_decals(_decals(rng, st, s, za, zb)))
+
+
+def _pack_decals(decals: list) -> list:
+    """[(K×M×3 quads, colour, near_only)] → [(K×8×3 polygons, colour index per polygon, colours, near_only)]."""
+    if not decals:
+        return []
+    polys, ids = [], []
+    for i, (q, _c, _n) in enumerate(decals):
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape[1] < 8:  # pad with the last vertex: degenerate vertices fill nothing extra
+            q = np.concatenate([q, np.repeat(q[:, -1:], 8 - q.shape[1], axis=1)], axis=1)
+        polys.append(q)
+        ids.append(np.full(len(q), i))
+    return [(np.concatenate(polys), np.concatenate(ids), [c for _, c, _ in decals], [n for _, _, n in decals])]
 
 
 class BlockCache:

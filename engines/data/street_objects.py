@@ -110,22 +110,29 @@ class Building:
         H[~ok, :, 2] = 1.0
         pts = cv._fixed(H)
         nb, ns = self.nb, self.ns
+        img = cv.img
         if ppm > 6.0 * sh.px:
             if nb:
-                cv.fill(list(pts[:nb][ok[:nb]]), sh(self.trim_col, d, 0.85))
+                _fill_array(img, pts[:nb][ok[:nb]], sh(self.trim_col, d, 0.85))
             if ns:
-                cv.fill(list(pts[nb:nb + ns][ok[nb:nb + ns]]), sh(self.win_col, d, 0.8))
+                _fill_array(img, pts[nb:nb + ns][ok[nb:nb + ns]], sh(self.win_col, d, 0.8))
         w = pts[nb + ns:]
         wok = ok[nb + ns:]
         if not len(w):
             return
         if night:
-            cv.fill(list(w[wok & ~self.win_lit]), sh(self.win_col, d, 0.6))
-            cv.fill(list(w[wok & self.win_lit]), sh.emit((120, 205, 245), d))
+            _fill_array(img, w[wok & ~self.win_lit], sh(self.win_col, d, 0.6))
+            _fill_array(img, w[wok & self.win_lit], sh.emit((120, 205, 245), d))
         else:
             alt = self.win_alt
-            cv.fill(list(w[wok & ~alt]), sh(self.win_col, d))
-            cv.fill(list(w[wok & alt]), sh(self.win_col, d, 1.45))
+            _fill_array(img, w[wok & ~alt], sh(self.win_col, d))
+            _fill_array(img, w[wok & alt], sh(self.win_col, d, 1.45))
+
+
+def _fill_array(img: np.ndarray, polys: np.ndarray, colour) -> None:
+    """Fill K non-overlapping polygons given as one K×M×2 int32 array."""
+    if len(polys):
+        cv2.fillPoly(img, polys, colour, cv2.LINE_8, SHIFT)
 
 
 class Hedge:
@@ -367,7 +374,7 @@ class Person:
         self.dir = direction  # walking direction (dx, dz), unit
         self.swing, self.phase = swing, phase
 
-    MIN_PX = 7.0
+    MIN_PX = 10.0
 
     def size(self) -> float:
         return self.h

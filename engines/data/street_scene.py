@@ -98,6 +98,7 @@ class World:
         self._bg: tuple[np.ndarray, np.ndarray] | None = None
         self._crossing_memo: dict = {}
         self._mask = np.zeros((height, width), np.uint8)
+        self._shadow_memo: dict = {}
         self._static: list | None = None
 
     def _make_row_fog(self, horizon_v: float):
@@ -189,15 +190,19 @@ class World:
     def _decals(self, cv: Canvas, sh: Shade) -> None:
         cam = cv.cam
         zc = cam.pos[2]
-        lo, hi = (zc - 12, zc + 150) if self.mode == "dashcam" else (zc - 150, zc + 150)
+        lo, hi = (zc - 12, zc + 90) if self.mode == "dashcam" else (zc - 150, zc + 150)
         fogless = self._row_fog is not None
         for b in range(math.floor(lo / BLOCK), math.floor(hi / BLOCK) + 1):
             dz = max(abs((b + 0.5) * BLOCK - zc) - BLOCK / 2, 2.0)
             for s in (-1, 1):
-                for quads, col, near_only in self.blocks.get(s, b).decals:
-                    if near_only and dz > 45:
-                        continue
-                    cv.fill(cv.project_many(quads), sh(col, 0.0 if fogless else dz))
+                for P, ids, cols, near_only in self.blocks.get(s, b).decals:
+                    groups: dict[int, list] = {}
+                    for k, pts in cv.project_indexed(P):
+                        groups.setdefault(int(ids[k]), []).append(pts)
+                    for i, pts in groups.items():
+                        if near_only[i] and dz > 45:
+                            continue
+                        cv.fill(pts, sh(cols[i], 0.0 if fogless else dz))
 
     def _crossings(self, cv: Canvas, sh: Shade) -> None:
         """Side streets: road across the sidewalk and verge, with a sidewalk along each edge."""
@@ -227,40 +232,60 @@ class World:
     def _shadows(self, cv: Canvas) -> None:
         """Sun shadows of buildings and trees on the ground (image only: the ground keeps its label)."""
         cam = cv.cam
-        sx, sz, cot, dark = self.look.sun
         zc = cam.pos[2]
         lo, hi = (zc - 30, zc + 160) if self.mode == "dashcam" else (zc - 150, zc + 200)
         polys = []
         for b in range(math.floor(lo / BLOCK), math.floor(hi / BLOCK) + 1):
             for s in (-1, 1):
-                c = self.blocks.get(s, b)
-                for o in c.back + c.street:
-                    if isinstance(o, Building):
-                        ox, oz = sx * cot * o.h, sz * cot * o.h
-                        fp = np.array([[o.x0, o.z0], [o.x1, o.z0], [o.x1, o.z1], [o.x0, o.z1]], np.float32)
-                        hull = cv2.convexHull(np.concatenate([fp, fp + (ox, oz)]).astype(np.float32))[:, 0, :]
-                    elif isinstance(o, Tree):
-                        hc = o.th + o.r * 0.6
-                        cxz = (o.x + sx * cot * hc, o.z + sz * cot * hc)
-                        a = _OCT
-                        hull = np.stack([cxz[0] + o.r * 0.9 * a[:, 0], cxz[1] + o.r * 0.9 * (1 + 0.3 * cot) * a[:, 1]], 1)
-                    else:
-                        continue
-                    P = np.zeros((len(hull), 3))
-                    P[:, 0] = hull[:, 0]
-                    P[:, 1] = 0.05
-                    P[:, 2] = hull[:, 1]
-                    pts = cv.project(P)
-                    if pts is not None:
-                        polys.append(pts)
+                P = self._block_shadows(s, b)
+                if P is not None:
+                    polys.extend(cv.project_many(P))
         if not polys:
             return
+        h = self.height
+        top = max(0, min(int(p[:, 1].min()) >> SHIFT for p in polys))
+        bottom = min(h, max(int(p[:, 1].max()) >> SHIFT for p in polys) + 2)
+        if bottom <= top:
+            return
         mask = self._mask
-        mask.fill(0)
-        for p in polys:
+        mask[top:bottom].fill(0)
+        for p in polys:  # one call each: overlapping shadows must not cancel (fillPoly is even-odd)
             cv2.fillPoly(mask, [p], 255, cv2.LINE_8, SHIFT)
-        shaded = cv2.convertScaleAbs(cv.img, alpha=1.0 - dark)
-        cv2.copyTo(shaded, mask, cv.img)
+        band = cv.img[top:bottom]
+        shaded = cv2.convertScaleAbs(band, alpha=1.0 - self.look.sun[3])
+        cv2.copyTo(shaded, mask[top:bottom], band)
+
+    def _block_shadows(self, s: int, b: int) -> np.ndarray | None:
+        """The ground shadows (world, K×8×3) of a block's buildings and trees; memoised."""
+        key = (s, b)
+        P = self._shadow_memo.get(key, False)
+        if P is not False:
+            return P
+        sx, sz, cot, _ = self.look.sun
+        c = self.blocks.get(s, b)
+        out = []
+        for o in c.back + c.street:
+            if isinstance(o, Building):
+                ox, oz = sx * cot * o.h, sz * cot * o.h
+                fp = np.array([[o.x0, o.z0], [o.x1, o.z0], [o.x1, o.z1], [o.x0, o.z1]], np.float32)
+                hull = cv2.convexHull(np.concatenate([fp, fp + (ox, oz)]).astype(np.float32))[:, 0, :]
+                hull = np.concatenate([hull, np.repeat(hull[-1:], 8 - len(hull), axis=0)])
+            elif isinstance(o, Tree):
+                hc = o.th + o.r * 0.6
+                cx, cz = o.x + sx * cot * hc, o.z + sz * cot * hc
+                hull = np.stack([cx + o.r * 0.9 * _OCT[:, 0], cz + o.r * 0.9 * (1 + 0.3 * cot) * _OCT[:, 1]], 1)
+            else:
+                continue
+            P3 = np.zeros((8, 3))
+            P3[:, 0] = hull[:, 0]
+            P3[:, 1] = 0.05
+            P3[:, 2] = hull[:, 1]
+            out.append(P3)
+        P = np.stack(out) if out else None
+        if len(self._shadow_memo) > 256:
+            self._shadow_memo.clear()
+        self._shadow_memo[key] = P
+        return P
 
     def _crossing(self, b: int):
         c = self._crossing_memo.get(b, False)
