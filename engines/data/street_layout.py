@@ -269,7 +269,7 @@ def make_street(rng: np.random.Generator) -> Street:
         crosswalk_every=int(_pick(rng, (0, 2, 3, 5))),
         density_build=dens[0], density_tree=dens[1], density_people=float(dens[2] * rng.uniform(0.4, 1.3)),
         density_parked=float(rng.uniform(0.35, 0.85)), build_h=(hmin, hmax), terrain_col=terrain_col,
-        lamp_spacing=float(rng.uniform(22, 38)), lamp_phase={-1: float(rng.uniform(0, 40)), 1: float(rng.uniform(0, 40))},
+        lamp_spacing=float(rng.uniform(18, 32)), lamp_phase={-1: float(rng.uniform(0, 40)), 1: float(rng.uniform(0, 40))},
         lamp_h=float(rng.uniform(6.0, 9.0)), lamp_w=float(rng.uniform(0.26, 0.4)), lamp_arm=arm,
         lamp_col=_jit(rng, (120, 120, 118), 40) if rng.random() < 0.7 else _jit(rng, (50, 60, 45), 10),
         tree_spacing=float(rng.uniform(7, 14)),
@@ -500,7 +500,7 @@ def _plates(rng: np.random.Generator, pole_h: float):
     y = pole_h - 0.1
     for _ in range(n):
         shape, rim, inner, sym = _SIGNS[int(rng.integers(0, len(_SIGNS)))]
-        size = float(rng.uniform(0.75, 1.1))
+        size = float(rng.uniform(0.8, 1.15))
         half = size * (0.75 if shape == "rect" else (0.6 if shape in ("triangle", "triangle_down", "diamond") else 0.5))
         cy = y - half
         out.append((shape, size, cy, _jit(rng, rim, 10), _jit(rng, inner, 10), sym))
@@ -653,7 +653,7 @@ def make_block(seed: int, st: Street, s: int, b: int) -> BlockContent:
         if rng.random() < 0.3:
             h = float(rng.uniform(2.8, 3.4))
             street.append(SignPole(kx, zl, ky, st.lamp_w * 0.85, h, _plates(rng, h), st.lamp_col))
-    for _ in range(int(rng.poisson(1.3))):
+    for _ in range(int(rng.poisson(1.6))):
         zs = float(rng.uniform(za, zb))
         if any(abs(zs - q) < 2.0 for q in taken) or not clear(zs):
             continue
