@@ -6,6 +6,8 @@ takes seeded offsets into those tiles, so the per-frame cost is a few saturating
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -62,26 +64,35 @@ def make_sky(rng: np.random.Generator, width: int, height: int, horizon_v: float
 _NOISE: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 _NOISE_LEVELS = (2.0, 3.0, 4.5, 6.5, 9.0)
 _GLOW: dict[tuple[int, int], np.ndarray] = {}
+_LOCK = threading.Lock()  # scenes of several threads share these tiles
 
 
 def _noise_tiles(width: int, height: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Positive and negative parts of a Gaussian noise tile; shared by all scenes of a size."""
     level = int(np.argmin([abs(sigma - s) for s in _NOISE_LEVELS]))
     key = (width, height, level)
-    tiles = _NOISE.get(key)
-    if tiles is None:
-        rng = np.random.default_rng(1000 + level)
-        th, tw = height + PAD, width + PAD
-        n = rng.standard_normal((th, tw, 3), dtype=np.float32) * _NOISE_LEVELS[level]
-        n = 0.6 * n + 0.4 * n.mean(axis=2, keepdims=True)  # mostly luminance noise
-        tiles = (np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8))
-        if len(_NOISE) >= 6:
-            _NOISE.pop(next(iter(_NOISE)))
-        _NOISE[key] = tiles
+    with _LOCK:
+        return _NOISE.get(key) or _make_noise(key, level)
+
+
+def _make_noise(key: tuple[int, int, int], level: int) -> tuple[np.ndarray, np.ndarray]:
+    width, height = key[0], key[1]
+    rng = np.random.default_rng(1000 + level)
+    n = rng.standard_normal((height + PAD, width + PAD, 3), dtype=np.float32) * _NOISE_LEVELS[level]
+    n = 0.6 * n + 0.4 * n.mean(axis=2, keepdims=True)  # mostly luminance noise
+    tiles = (np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8))
+    if len(_NOISE) >= 6:
+        _NOISE.pop(next(iter(_NOISE)))
+    _NOISE[key] = tiles
     return tiles
 
 
 def _glow(width: int, height: int) -> np.ndarray:
+    with _LOCK:
+        return _make_glow(width, height)
+
+
+def _make_glow(width: int, height: int) -> np.ndarray:
     g = _GLOW.get((width, height))
     if g is None:
         sw, sh_ = max(4, width // 4), max(4, height // 4)

@@ -136,7 +136,11 @@ class SyntheticSpec:
 
 
 class StreetScene:
-    """The frames of one synthetic video; ``render(i)`` is deterministic and random-access."""
+    """The frames of one synthetic video; ``render(i)`` is deterministic and random-access.
+
+    A scene memoises the street it has built, so it is not thread-safe: use one per thread
+    (scenes in different threads are fine; the tiles they share are locked).
+    """
 
     def __init__(self, spec: SyntheticSpec) -> None:
         from engines.data.street_scene import World
