@@ -206,12 +206,18 @@ class Tree:
         bb = Billboard(cv.cam, self.x, self.y, self.z, 1.0)
         if not bb.visible:
             return
-        small = bb.ppm * self.r < 14 * sh.px
+        rpx = bb.ppm * self.r
         pts = bb.pts(self.local)
         trunk = pts[:4]
         polys = [trunk]
         cv.fill([trunk], sh(self.trunk_col, d))
-        idx = (0, self.ncrown - 1) if small and self.ncrown > 2 else range(self.ncrown)
+        n = self.ncrown
+        if rpx < 14 * sh.px and n > 2:
+            idx = (0, n - 1)
+        elif rpx < 40 * sh.px and n > 4:
+            idx = (0, n // 3, (2 * n) // 3, n - 1)
+        else:
+            idx = range(n)
         for i in idx:
             p = pts[4 + 12 * i:16 + 12 * i]
             polys.append(p)
@@ -413,17 +419,20 @@ class Person:
             polys = [pts[:4], pts[4:8], pts[8:20]]
             cols = [self.pants, self.shirt, self.hair]
         else:
+            fine = hpx >= 90 * sh.px  # shoes, hands, neck and bags only when they are a few pixels big
             for i in (-1, 1):  # legs and shoes
                 hx = i * 0.05 * h * (1 - prof * 0.8)
                 ang = i * s
                 fx = hx + math.sin(ang) * leg + i * 0.01 * h
                 fy = hip - math.cos(ang) * leg
                 _seg(P, hx, hip, fx, fy, 0.095 * h, 0.065 * h)
-                _seg(P, fx - 0.02 * h, fy + 0.012 * h, fx + 0.03 * h, fy + 0.012 * h, 0.03 * h, 0.03 * h)
-                cols += [self.pants, (30, 30, 35)]
+                cols.append(self.pants)
+                if fine:
+                    _seg(P, fx - 0.02 * h, fy + 0.012 * h, fx + 0.03 * h, fy + 0.012 * h, 0.03 * h, 0.03 * h)
+                    cols.append((30, 30, 35))
             P += ((-hw / 2, 0.49 * h), (hw / 2, 0.49 * h), (sw / 2, 0.815 * h), (-sw / 2, 0.815 * h))
             cols.append(self.shirt)
-            if self.bag is not None:
+            if self.bag is not None and fine:
                 bw = -0.13 * h * (1 - prof) - 0.05 * h
                 P += ((bw, 0.55 * h), (0.0, 0.55 * h), (0.0, 0.78 * h), (bw, 0.78 * h))
                 cols.append(self.bag)
@@ -433,10 +442,13 @@ class Person:
                 ex = ax + math.sin(ang) * 0.37 * h
                 ey = 0.8 * h - math.cos(ang) * 0.37 * h
                 _seg(P, ax, 0.8 * h, ex, ey, 0.065 * h, 0.05 * h)
-                _seg(P, ex, ey, ex + math.sin(ang) * 0.07 * h, ey - math.cos(ang) * 0.07 * h, 0.045 * h, 0.04 * h)
-                cols += [self.shirt, self.skin]
-            P += ((-0.025 * h, 0.81 * h), (0.025 * h, 0.81 * h), (0.025 * h, 0.86 * h), (-0.025 * h, 0.86 * h))
-            cols.append(self.skin)
+                cols.append(self.shirt)
+                if fine:
+                    _seg(P, ex, ey, ex + math.sin(ang) * 0.07 * h, ey - math.cos(ang) * 0.07 * h, 0.045 * h, 0.04 * h)
+                    cols.append(self.skin)
+            if fine:
+                P += ((-0.025 * h, 0.81 * h), (0.025 * h, 0.81 * h), (0.025 * h, 0.86 * h), (-0.025 * h, 0.86 * h))
+                cols.append(self.skin)
             nq = len(P) // 4
             _ell(P, 0, 0.915 * h, 0.058 * h, 0.068 * h)
             _ell(P, 0, 0.94 * h, 0.06 * h, 0.05 * h)
