@@ -47,7 +47,7 @@ class World:
         self.strips = ground_strips(st)
         if mode == "dashcam":
             lane = int(rng.integers(0, st.lanes))
-            self.speed = float(rng.uniform(6.0, 15.0))
+            self.speed = float(rng.uniform(3.0, 15.0))
             w = float(rng.uniform(0.05, 0.2))
             self.amp_w = w
             self.amp = float(min(rng.uniform(0, 8), 0.4 * self.speed / w))
