@@ -48,9 +48,9 @@ def fit_lookup(frames: Iterable[tuple[np.ndarray, np.ndarray]], bits: int = 4) -
         valid = lab != IGNORE
         idx = _bins(img, bits)[valid] * NUM_CLASSES + lab[valid].astype(np.int64)
         counts += np.bincount(idx, minlength=nb * NUM_CLASSES)
-    counts = counts.reshape(nb, NUM_CLASSES)
-    lut = counts.argmax(axis=1).astype(np.uint8)
-    lut[counts.sum(axis=1) == 0] = int(counts.sum(axis=0).argmax())  # unseen colours: the commonest class
+    per_bin = counts.reshape(nb, NUM_CLASSES)
+    lut = per_bin.argmax(axis=1).astype(np.uint8)
+    lut[per_bin.sum(axis=1) == 0] = int(per_bin.sum(axis=0).argmax())  # unseen colours: the commonest class
     return lut
 
 

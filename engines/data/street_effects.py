@@ -154,6 +154,7 @@ class Effects:
         if r[5] < self.jpeg_p:
             q = int(25 + 60 * rng.random())
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-            if ok:
-                img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+            if decoded is not None:
+                img = decoded
         return img

@@ -121,8 +121,8 @@ def make_look(rng: np.random.Generator) -> Look:
         zen = tuple(0.8 * f + 0.2 * z for f, z in zip(fog, zen, strict=True))
         hor = fog
     noise = rng.uniform(1.5, 5.0) * (2.0 if tod == "night" else 1.0)
-    return Look(tod=tod, weather=weather, light=float(light), wb=tuple(float(w) for w in wb), fog_k=float(fog_k),
-                fog=tuple(float(f) for f in fog), sky_zenith=zen, sky_horizon=hor, clouds=float(clouds),
+    return Look(tod=tod, weather=weather, light=float(light), wb=(float(wb[0]), float(wb[1]), float(wb[2])),
+                fog_k=float(fog_k), fog=(float(fog[0]), float(fog[1]), float(fog[2])), sky_zenith=zen, sky_horizon=hor, clouds=float(clouds),
                 noise=float(noise), blur_p=float(rng.uniform(0.05, 0.4)), jpeg_p=float(rng.uniform(0.03, 0.15)),
                 rain=float(rain), skyline=bool(rng.random() < 0.45 and weather != "fog"),
                 saturation=float(rng.uniform(0.55, 1.3)), sun=sun)
@@ -164,7 +164,8 @@ def _building_colour(rng: np.random.Generator):
         hue = rng.uniform(0, 180)
         import cv2
 
-        c = cv2.cvtColor(np.uint8([[[hue, rng.uniform(30, 90), rng.uniform(150, 230)]]]), cv2.COLOR_HSV2BGR)[0, 0]
+        hsv = np.array([[[hue, rng.uniform(30, 90), rng.uniform(150, 230)]]], dtype=np.uint8)
+        c = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
         return tuple(float(v) for v in c)
     if fam == 4:  # dark
         g = rng.uniform(45, 90)

@@ -132,7 +132,7 @@ class Building:
 def _fill_array(img: np.ndarray, polys: np.ndarray, colour) -> None:
     """Fill K non-overlapping polygons given as one K×M×2 int32 array."""
     if len(polys):
-        cv2.fillPoly(img, polys, colour, cv2.LINE_8, SHIFT)
+        cv2.fillPoly(img, polys, colour, cv2.LINE_8, SHIFT)  # type: ignore[call-overload]
 
 
 class Hedge:
@@ -212,6 +212,7 @@ class Tree:
         polys = [trunk]
         cv.fill([trunk], sh(self.trunk_col, d))
         n = self.ncrown
+        idx: tuple[int, ...] | range
         if rpx < 14 * sh.px and n > 2:
             idx = (0, n - 1)
         elif rpx < 40 * sh.px and n > 4:

@@ -116,9 +116,10 @@ class Canvas:
         """World polygon (M×3) → fixed-point image polygon, clipped at the near plane."""
         H = self.cam.hom(P)
         if H[:, 2].min() < self.cam.near:
-            H = _clip_near(H, self.cam.near)
-            if H is None:
+            clipped = _clip_near(H, self.cam.near)
+            if clipped is None:
                 return None
+            H = clipped
         return self._fixed(H)
 
     def project_many(self, P: np.ndarray, clip: bool = True) -> list[np.ndarray]:

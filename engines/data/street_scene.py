@@ -199,10 +199,10 @@ class World:
                     groups: dict[int, list] = {}
                     for k, pts in cv.project_indexed(P):
                         groups.setdefault(int(ids[k]), []).append(pts)
-                    for i, pts in groups.items():
+                    for i, group in groups.items():
                         if near_only[i] and dz > 45:
                             continue
-                        cv.fill(pts, sh(cols[i], 0.0 if fogless else dz))
+                        cv.fill(group, sh(cols[i], 0.0 if fogless else dz))
 
     def _crossings(self, cv: Canvas, sh: Shade) -> None:
         """Side streets: road across the sidewalk and verge, with a sidewalk along each edge."""
@@ -252,6 +252,7 @@ class World:
         for p in polys:  # one call each: overlapping shadows must not cancel (fillPoly is even-odd)
             cv2.fillPoly(mask, [p], 255, cv2.LINE_8, SHIFT)
         band = cv.img[top:bottom]
+        assert self.look.sun is not None
         shaded = cv2.convertScaleAbs(band, alpha=1.0 - self.look.sun[3])
         cv2.copyTo(shaded, mask[top:bottom], band)
 
@@ -261,6 +262,7 @@ class World:
         P = self._shadow_memo.get(key, False)
         if P is not False:
             return P
+        assert self.look.sun is not None
         sx, sz, cot, _ = self.look.sun
         c = self.blocks.get(s, b)
         out = []
@@ -334,17 +336,17 @@ class World:
             e = st.crosswalk_every
             b0, b1 = math.floor(lo / BLOCK), math.ceil(hi / BLOCK)
             xl, xr = -st.sides[-1].R + 0.4, st.sides[1].R - 0.4
-            xs = np.arange(xl, xr - 0.5, 1.1)
+            stripes = np.arange(xl, xr - 0.5, 1.1)
             for b in range(b0, b1 + 1):
                 if b % e:
                     continue
                 z = b * BLOCK + 1.0
-                q = np.stack([_quad(x, x + 0.55, z, z + 3.5, y) for x in xs])
+                q = np.stack([_quad(x, x + 0.55, z, z + 3.5, y) for x in stripes])
                 cv.fill(cv.project_many(q), sh(st.mark_col, 0.0 if dm == 0.0 else max(abs(z - zc), 5.0), 0.95))
 
     def _back(self, cv: Canvas, sh: Shade, lo: float, hi: float) -> None:
         cam = cv.cam
-        objs = []
+        objs: list = []
         patches = []
         for s in (-1, 1):
             for b in range(math.floor(lo / BLOCK), math.floor(hi / BLOCK) + 1):
@@ -357,14 +359,14 @@ class World:
         self._paint(cv, sh, objs)
 
     def _street_static(self, cam: Camera, lo: float, hi: float) -> list:
-        objs = []
+        objs: list = []
         for s in (-1, 1):
             for b in range(math.floor(lo / BLOCK), math.floor(hi / BLOCK) + 1):
                 objs.extend(o for o in self.blocks.get(s, b).street if o.in_view(cam))
         return objs
 
     def _moving(self, cam: Camera, t: float, lo: float, hi: float) -> list:
-        objs = []
+        objs: list = []
         for stream in self.streams:
             if hasattr(stream, "min_rel"):
                 items = stream.items(t, lo, hi, self.z0)
