@@ -274,8 +274,9 @@ class LiveSource:
         if machine.state.terminal:
             return None, True, 0.0
         wait_s = WAIT_SLICE_S
-        if machine.state is SourceState.RECONNECTING and machine.next_attempt_at is not None:
-            wait_s = min(wait_s, max(machine.next_attempt_at - now, 0.001))
+        attempt_at = machine.next_attempt_at if machine.state is SourceState.RECONNECTING else None
+        if attempt_at is not None and attempt_at > now:  # past due means held back by stuck readers
+            wait_s = min(wait_s, attempt_at - now)
         return None, False, wait_s
 
     def _watch(self, now: float) -> None:

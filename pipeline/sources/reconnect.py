@@ -86,9 +86,7 @@ class Backoff:
         return base * (1.0 - self.jitter), min(self.max_s, base * (1.0 + self.jitter))
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        low, high = self.bounds(attempt)
-        base = self.base(attempt)
-        return min(high, max(low, base * (1.0 + rng.uniform(-self.jitter, self.jitter))))
+        return min(self.max_s, self.base(attempt) * (1.0 + rng.uniform(-self.jitter, self.jitter)))
 
 
 class ReconnectMachine:
@@ -159,17 +157,20 @@ class ReconnectMachine:
         elif self._outage_start is None:  # the first connection never came up
             self._outage_start = self._opened_at
         if not self.config.enabled:
-            return self._fail(now, f"{reason}; reconnect is disabled")
+            return self._end(SourceState.FAILED, now, f"{reason}; reconnect is disabled")
         if self.config.max_attempts and self.attempt >= self.config.max_attempts:
-            return self._fail(now, f"{reason}; gave up after {self.attempt} reconnect attempt(s)")
+            return self._end(
+                SourceState.FAILED, now, f"{reason}; gave up after {self.attempt} reconnect attempt(s)"
+            )
         delay = self.backoff.delay(self.attempt + 1, self._rng)
         self.next_attempt_at = now + delay
         return self._move(SourceState.RECONNECTING, now, f"{reason}; retrying in {delay:.2f} s")
 
-    def _fail(self, now: float, reason: str) -> SourceStatus:
+    def _end(self, state: SourceState, now: float, reason: str) -> SourceStatus:
+        """To STOPPED or FAILED: the outage (if any) ends here too."""
         self._close_outage(now)
         self.next_attempt_at = None
-        return self._move(SourceState.FAILED, now, reason)
+        return self._move(state, now, reason)
 
     def due(self, now: float) -> bool:
         """Whether the next reconnect attempt may start."""
@@ -193,9 +194,7 @@ class ReconnectMachine:
         """Any live state → STOPPED (closed, or a finite stream ended). None when already terminal."""
         if self.state.terminal:
             return None
-        self._close_outage(now)
-        self.next_attempt_at = None
-        return self._move(SourceState.STOPPED, now, reason)
+        return self._end(SourceState.STOPPED, now, reason)
 
     def _close_outage(self, now: float) -> None:
         if self._outage_start is not None:
