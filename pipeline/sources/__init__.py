@@ -50,6 +50,7 @@ SCHEMES: dict[str, str] = {
     "http": "network",
     "https": "network",
     "rtmp": "network",
+    "rtmps": "network",
     "v4l2": "webcam",
     "synthetic": "synthetic",
 }
@@ -59,11 +60,12 @@ VIDEO_SUFFIXES = frozenset(
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _WEBCAM_DEVICE = re.compile(r"^/dev/video(\d+)$")
+_V4L_PATH = re.compile(r"^/dev/v4l/by-(id|path)/[^/]+$")  # udev's stable camera names
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 SUPPORTED = (
     "a video file, an image, a folder or glob of images, a camera index (0) or /dev/videoN, "
-    "v4l2://, rtsp://, rtsps://, http(s)://, rtmp:// or synthetic://"
+    "/dev/v4l/by-id/..., v4l2://, rtsp://, rtsps://, http(s)://, rtmp(s):// or synthetic://"
 )
 
 
@@ -100,7 +102,7 @@ def classify(uri: str) -> tuple[str, str]:
             return SCHEMES[scheme], text
         else:
             raise SourceError(f"unknown source scheme {scheme}:// in {redact_uri(text)}; give {SUPPORTED}")
-    if text.isdigit() or _WEBCAM_DEVICE.match(text):
+    if text.isdigit() or _WEBCAM_DEVICE.match(text) or _V4L_PATH.match(text):
         return "webcam", text
     path = Path(text).expanduser()
     if path.is_dir():
