@@ -15,6 +15,9 @@ from torch import nn
 
 
 class DeployModel(nn.Module):
+    scale: torch.Tensor
+    offset: torch.Tensor
+
     def __init__(
         self,
         net: nn.Module,
