@@ -246,14 +246,14 @@ def test_class_weights_favour_rare_classes() -> None:
 
 
 def test_voc_finetune_with_aux_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The deeplabv3.yaml recipe in miniature: VOC palette masks, torchvision-layout init, aux loss."""
+    """The deeplabv3_voc.yaml recipe in miniature: VOC palette masks, torchvision-layout init, aux loss."""
     from engines.models import create_model
     from tests.fixture_datasets import write_voc
 
     voc = write_voc(tmp_path / "voc")
     torch.manual_seed(1)
     torch.save(create_model("deeplabv3_mobilenet_v3_small", num_classes=21, aux_loss=True).state_dict(), tmp_path / "tv.pth")
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "train" / "deeplabv3.yaml", [
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "train" / "deeplabv3_voc.yaml", [
         "model.name=deeplabv3_mobilenet_v3_small", f"model.init_checkpoint={tmp_path / 'tv.pth'}",
         f"data.train=voc:{voc}:train", f"data.val=voc:{voc}:val", "data.input_size=[64, 64]", "data.num_workers=0",
         "train.batch_size=2", "schedule.steps=3", "schedule.warmup_steps=1", "train.val_every=3", "train.device=cpu",
