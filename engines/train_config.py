@@ -1,22 +1,20 @@
 """The training configuration: one dataclass per YAML section, with validation and ``--set`` overrides.
 
-``configs/train/*.yaml`` documents every key; the defaults here are the built-in ones. Unknown
-keys are errors with a "did you mean" hint, and so are values of the wrong type.
+``configs/train/*.yaml`` documents every key; the defaults here are the built-in ones. Loading,
+type checks, "did you mean" hints for unknown keys and overrides are ``engines.yaml_config``'s;
+this module adds the training's value checks (``validate``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
-
-import yaml
+from typing import Any
 
 from engines.errors import ConfigError
+from engines.yaml_config import BOOL_AS_TEXT, Places, Schema
 
 
 @dataclass
@@ -88,7 +86,7 @@ class TrainSection:
     batch_size: int = 8
     device: str = "auto"
     threads: int = 0
-    amp: str = "auto"
+    amp: str = field(default="auto", metadata=BOOL_AS_TEXT)  # auto | true | false (YAML true → "true")
     seed: int = 0
     deterministic: bool = False
     grad_clip: float = 0.0
@@ -124,9 +122,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "config") -> TrainConfig:
-        config = _build(cls, data, where)
-        validate(config, where)
-        return config
+        return SCHEMA.build(data, Places(where))
 
 
 CHOICES = {
@@ -137,134 +133,41 @@ CHOICES = {
 }
 
 
-def validate(cfg: TrainConfig, where: str) -> None:
+def validate(cfg: TrainConfig, where: str | Places) -> None:
+    """Check the values (their types are already right); ``where`` names the origin of each key."""
+    at = where if isinstance(where, Places) else Places(where)
     for key, allowed in CHOICES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if key == "train.device" and isinstance(value, str) and value.startswith("cuda:"):
             continue
         if str(value).lower() not in allowed:
-            raise ConfigError(f"{where}: {key} is {value!r}; expected one of {', '.join(allowed)}")
+            raise ConfigError(f"{at(key)}: {key} is {value!r}; expected one of {', '.join(allowed)}")
     if len(cfg.data.input_size) != 2 or min(cfg.data.input_size) < 8:
-        raise ConfigError(f"{where}: data.input_size must be [height, width] of at least 8, got {cfg.data.input_size}")
+        raise ConfigError(f"{at('data.input_size')}: data.input_size must be [height, width] of at least 8, got {cfg.data.input_size}")
     if not cfg.data.train:
-        raise ConfigError(f"{where}: data.train names no dataset")
+        raise ConfigError(f"{at('data.train')}: data.train names no dataset")
     positive = {"schedule.steps": cfg.schedule.steps, "train.batch_size": cfg.train.batch_size,
                 "optim.lr": cfg.optim.lr, "train.val_batch_size": cfg.train.val_batch_size}
     for key, value in positive.items():
         if value <= 0:
-            raise ConfigError(f"{where}: {key} must be positive, got {value}")
+            raise ConfigError(f"{at(key)}: {key} must be positive, got {value}")
     if cfg.schedule.warmup_steps < 0 or cfg.schedule.warmup_steps >= cfg.schedule.steps:
-        raise ConfigError(f"{where}: schedule.warmup_steps must be in 0..steps-1, got {cfg.schedule.warmup_steps}")
+        raise ConfigError(f"{at('schedule.warmup_steps')}: schedule.warmup_steps must be in 0..steps-1, got {cfg.schedule.warmup_steps}")
     cw = cfg.loss.class_weights
-    if not (cw is None or cw == "auto" or (isinstance(cw, list) and all(isinstance(v, (int, float)) for v in cw))):
-        raise ConfigError(f"{where}: loss.class_weights must be null, 'auto' or a list of numbers, got {cw!r}")
-
-
-def _strip_optional(tp: Any) -> tuple[Any, bool]:
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return (args[0] if len(args) == 1 else Any), len(args) < len(typing.get_args(tp))
-    return tp, False
-
-
-def _build(cls: type, data: Any, where: str, path: str = "") -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: {path or 'the top level'} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(names)}"
-            raise ConfigError(f"{where}: unknown key {path}{key!r}{hint}")
-    kwargs = {name: _convert(hints[name], data[name], where, f"{path}{name}") for name in names if name in data}
-    return cls(**kwargs)
-
-
-def _convert(tp: Any, value: Any, where: str, key: str) -> Any:
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _build(tp, value, where, f"{key}.")
-    tp, optional = _strip_optional(tp)
-    bad = f"{where}: {key}"
-    if value is None:
-        if optional or tp is Any:
-            return None
-        raise ConfigError(f"{bad} may not be null")
-    if tp is Any:
-        return value
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if item is str and isinstance(value, str):
-            return [value]  # a single dataset spec is a one-item list
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{bad} must be a list, got {value!r}")
-        return [_convert(item, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{bad} must be a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{bad} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{bad} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{bad} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if isinstance(value, bool):  # YAML reads `amp: true` as a bool
-            return str(value).lower()
-        if not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{bad} must be a string, got {value!r}")
-        return str(value)
-    return value
+    if not (cw is None or cw == "auto" or (isinstance(cw, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in cw))):
+        raise ConfigError(f"{at('loss.class_weights')}: loss.class_weights must be null, 'auto' or a list of numbers, got {cw!r}")
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply ``section.key=value`` (value parsed as YAML) to the raw config mapping."""
-    key, sep, text = assignment.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set train.batch_size=4")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
-    parts = key.strip().split(".")
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {assignment!r}: {part!r} is not a section")
-        node = child
-    node[parts[-1]] = value
+    key, value = SCHEMA.parse_override(assignment)
+    SCHEMA.set_key(data, key, value, where=f"--set {assignment}")
 
 
-def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    data: dict[str, Any] = {}
-    where = "config"
-    if path is not None:
-        path = Path(path)
-        where = str(path)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"training config {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        data = loaded or {}
-    for assignment in overrides:
-        apply_override(data, assignment)
-    return TrainConfig.from_dict(data, where)
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults ← YAML file ``path`` ← ``overrides`` ("section.key=value"), checked."""
+    return SCHEMA.load(path, overrides)
+
+
+SCHEMA = Schema(TrainConfig, check=validate, what="training config", example="train.batch_size=4", suggest="name")
