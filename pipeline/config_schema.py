@@ -80,6 +80,7 @@ class RuntimeConfig:
     queue_size: int = 4  # capacity of the queues between stages
     batch_size: int = 1  # frames per engine call (several sources)
     batch_timeout_ms: float = 5.0  # longest wait to fill a batch
+    infer_workers: int = 0  # inference threads, each with its own engine; 0 = auto (2 for ONNX Runtime on a CPU with 2+ cores, else 1)
     max_frames: int = 0  # stop after this many frames per source; 0 = all
 
 

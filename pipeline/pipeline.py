@@ -3,11 +3,17 @@
 ``Pipeline`` owns every thread: one per source, one per stage, one per sink. Bounded queues join
 them. Each source has its own capture queue; a fair round-robin reader feeds preprocess, so a
 dead, slow or finished source never stalls the others. The infer stage batches frames across
-sources up to ``runtime.batch_size`` with a bounded wait.
+sources up to ``runtime.batch_size`` with a bounded wait. ``runtime.infer_workers`` runs several
+infer threads, each with its own engine (auto: two one-thread ONNX Runtime sessions on a
+multi-core CPU, which beat one session on every core: ``docs/benchmarks.md``); they take frames
+in turn and a reorder step hands the results on in the order taken, so files stay in order.
 
 Live sources (``info.is_live``, ``source.mode: live``, or ``source.pace: true``) get a capture
 queue of one frame that drops the oldest: the newest frame wins and latency stays bounded. The
-queues after it block, with small capacity, so back-pressure lands on the capture queue. Offline
+queues after it block, with small capacity, and preprocess takes a frame only while fewer than
+max(3, engines × batch + 1) frames are on their way to the sinks, so no stage sits on a stale frame
+while the engine is busy: a saturated pipeline keeps its frames waiting in the capture queue,
+where they are replaced by newer ones (at 60 fps on 2 cores this halved the e2e p99). Offline
 sources block everywhere: every frame, in order, nothing dropped.
 
 Lifecycle: ``start()`` opens the sources, starts the stages and waits until the engine is loaded
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +39,7 @@ from typing import Any
 
 from engines.errors import ConfigError, ModelError, PipelineError, SegstreamError
 from engines.metadata import ModelMeta, load_for_model
+from engines.registry import backend_for
 from engines.weights import default_model_path
 from pipeline.config_schema import Config
 from pipeline.frame import Frame, SegResult
@@ -109,6 +117,29 @@ def check_contracts(config: Config, meta: ModelMeta, model_path: Path | str = ""
     return (int(size[0]), int(size[1]))
 
 
+def infer_workers(config: Config, model_path: Path) -> int:
+    """How many inference threads (each with its own engine) ``runtime.infer_workers`` asks for.
+
+    0 means auto: two ONNX Runtime sessions of one thread each on a CPU with two or more cores
+    (measured on 2 cores with ``python -m bench``: +15-25 % engine-only throughput and about
+    +20 % pipeline throughput over one session on both cores, whose threads wait for each other
+    at every operator; a saturated live run delivers more frames too, but an unsaturated one,
+    e.g. one 30 fps camera, has a ~15 ms lower median latency with ``infer_workers: 1``), one
+    engine otherwise (GPU engines, PyTorch, single-core machines).
+    """
+    workers = config.runtime.infer_workers
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ConfigError(f"runtime.infer_workers is {workers!r}; use 0 (auto) or the number of inference threads")
+    if workers:
+        return workers
+    try:
+        backend = backend_for(model_path, config.model.backend)
+    except ModelError:
+        return 1
+    cpu_onnx = backend == "onnxruntime" and config.model.device == "cpu"
+    return 2 if cpu_onnx and (os.cpu_count() or 1) >= 2 else 1
+
+
 # --------------------------------------------------------------------------- the thread slots
 
 
@@ -125,6 +156,80 @@ class _SourceSlot:
     closing: bool = False
 
 
+class _WorkerGroup:
+    """Several threads running copies of one stage (``runtime.infer_workers``), results kept in order.
+
+    The workers take items in turn, each take numbered under one lock, and hand their results on
+    strictly in take order: a result that finishes early waits in a small reorder buffer (at most
+    one entry per worker) for the ones taken before it. The last worker to leave closes the
+    outputs.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._take_lock = threading.Lock()
+        self._emit_lock = threading.Lock()
+        self._taken = 0
+        self._emitted = 0
+        self._pending: dict[int, list[Any]] = {}
+        self._active = workers
+
+    def take(self, source: Any, count: int, timeout_s: float) -> tuple[list[Any], int]:
+        with self._take_lock:
+            items = _take(source, count, timeout_s)
+            ticket = self._taken
+            self._taken += 1
+            return items, ticket
+
+    def emit(self, ticket: int, outputs: list[Any], hand_on: Any) -> None:
+        """Queue ``outputs`` of take ``ticket``; hand on every result whose turn has come, in order."""
+        with self._emit_lock:
+            self._pending[ticket] = outputs
+            while self._emitted in self._pending:
+                for out in self._pending.pop(self._emitted):
+                    hand_on(out)
+                self._emitted += 1
+
+    def leave(self) -> bool:
+        """One worker is done; True for the last one (which closes the outputs)."""
+        with self._emit_lock:
+            self._active -= 1
+            return self._active == 0
+
+
+class _Credits:
+    """At most ``limit`` frames between the first stage's take and the sinks (live runs).
+
+    The first stage takes a frame from the capture queues only with a credit in hand; the credit
+    comes back when every sink has written the frame. A stage that cannot hand on therefore never
+    sits on a stale frame: while the pipeline is saturated, frames wait in the capture queue, where
+    the newest one wins.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self._used >= self.limit and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise QueueClosed("credits")
+            self._used += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._used = max(0, self._used - 1)
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
 @dataclass(eq=False)
 class _StageSlot:
     stage: Stage
@@ -133,6 +238,13 @@ class _StageSlot:
     last: bool = False
     thread: threading.Thread | None = None
     ready: threading.Event = field(default_factory=threading.Event)
+    group: _WorkerGroup | None = None  # set when several threads run copies of this stage
+    credits: _Credits | None = None  # set on the first stage of a live run with bounded frames in flight
+    worker: int = 0  # 1, 2, ... for the threads of a worker group
+
+    @property
+    def thread_name(self) -> str:
+        return f"stage:{self.stage.name}" + (f"-{self.worker}" if self.worker else "")
 
 
 @dataclass(eq=False)
@@ -201,14 +313,23 @@ class Pipeline:
         self.metrics = Metrics(self.meta.class_names)
 
         cfg = self.config
-        self._infer = InferStage(
-            self.model_path,
-            backend=cfg.model.backend,
-            device=cfg.model.device,
-            threads=cfg.model.threads or None,
-            options=dict(cfg.model.options),
-            batch_size=cfg.runtime.batch_size,
-        )
+        workers = infer_workers(cfg, self.model_path)
+        threads = cfg.model.threads or None
+        if workers > 1 and threads is None:  # share the cores between the workers' sessions
+            threads = max(1, (os.cpu_count() or 1) // workers)
+        infers = [
+            InferStage(
+                self.model_path,
+                backend=cfg.model.backend,
+                device=cfg.model.device,
+                threads=threads,
+                options=dict(cfg.model.options),
+                batch_size=cfg.runtime.batch_size,
+            )
+            for _ in range(workers)
+        ]
+        self._infer = infers[0]
+        self._extra_infers: list[Stage] = list(infers[1:])  # more workers of the infer stage
         self._stages: list[Stage] = [
             PreprocessStage(self.meta.input, self.input_size, cfg.preprocess.resize),  # type: ignore[arg-type]
             self._infer,
@@ -239,6 +360,7 @@ class Pipeline:
         self._finished = False
         self._hud_cache: tuple[float, str] = (0.0, "")
         self._closers: list[threading.Thread] = []
+        self._credits: _Credits | None = None
 
     # ------------------------------------------------------------------ construction from config
 
@@ -333,6 +455,8 @@ class Pipeline:
             if not drain:
                 slot.queue.clear()
         if not drain:
+            if self._credits is not None:
+                self._credits.close()
             for queue in self._queues:
                 queue.clear()
         self._close_stuck_sources_later()
@@ -481,6 +605,8 @@ class Pipeline:
         # live: small queues so back-pressure reaches the capture queues (which drop the oldest)
         capacity = max(1, batch) if self.live else max(self.config.runtime.queue_size, batch)
         upstream: Any = RoundRobin([slot.queue for slot in self._source_slots], name="mux")
+        if self.live:  # every engine busy plus one frame ready (at least 3: in the engine, ready, downstream)
+            self._credits = _Credits(max(3, batch * (1 + len(self._extra_infers)) + 1))
         for index, stage in enumerate(self._stages):
             last = index == len(self._stages) - 1
             outputs: list[BoundedQueue[Any]] = []
@@ -488,15 +614,21 @@ class Pipeline:
                 queue: BoundedQueue[Any] = BoundedQueue(capacity, DropPolicy.BLOCK, name=self._stages[index + 1].name)
                 outputs.append(queue)
                 self._queues.append(queue)
-            self._stage_slots.append(_StageSlot(stage, upstream, outputs, last=last))
+            slot = _StageSlot(stage, upstream, outputs, last=last, credits=self._credits if index == 0 else None)
+            self._stage_slots.append(slot)
+            if stage is self._infer and self._extra_infers:
+                slot.group, slot.worker = _WorkerGroup(1 + len(self._extra_infers)), 1
+                for worker, extra in enumerate(self._extra_infers, 2):
+                    self._stage_slots.append(
+                        _StageSlot(extra, upstream, outputs, last=last, group=slot.group, worker=worker))
             upstream = outputs[0] if outputs else None
         sink_capacity = max(1, batch) if self.live else self.config.runtime.queue_size
         for sink_slot in self._sink_slots:
             sink_slot.queue = BoundedQueue(sink_capacity, DropPolicy.BLOCK, name=f"sink:{sink_slot.name}")
             self._queues.append(sink_slot.queue)
-            self._stage_slots[-1].outputs.append(sink_slot.queue)
+            self._stage_slots[-1].outputs.append(sink_slot.queue)  # shared by every worker of the last stage
         for slot in self._stage_slots:
-            slot.thread = _thread(f"stage:{slot.stage.name}", self._stage_loop, slot)
+            slot.thread = _thread(slot.thread_name, self._stage_loop, slot)
         for slot in self._stage_slots:  # wait until every stage (the engine above all) is ready
             while not slot.ready.wait(0.1):
                 if self._error is not None:
@@ -567,10 +699,17 @@ class Pipeline:
         slot.ready.set()
         batch = int(getattr(stage, "max_batch", 1)) if hasattr(stage, "process_batch") else 1
         timeout_s = self.config.runtime.batch_timeout_ms / 1000.0
+        group = slot.group
+        ticket = 0
         try:
             while True:
                 try:
-                    items = _take(slot.input, batch, timeout_s)
+                    if slot.credits is not None:
+                        slot.credits.acquire()
+                    if group is None:
+                        items = _take(slot.input, batch, timeout_s)
+                    else:
+                        items, ticket = group.take(slot.input, batch, timeout_s)
                 except QueueClosed:
                     break
                 t0 = time.perf_counter()
@@ -582,10 +721,11 @@ class Pipeline:
                     if isinstance(out, Packet) and out.confusion is not None:
                         self.metrics.add_confusion(out.frame.source_id, out.confusion)
                         out.confusion = None
-                    if slot.last:
-                        self._deliver(slot, out)
-                    else:
-                        slot.outputs[0].put(out)
+                if group is None:
+                    for out in outputs:
+                        self._hand_on(slot, out)
+                else:
+                    group.emit(ticket, outputs, lambda out: self._hand_on(slot, out))
         except QueueClosed:
             pass  # the pipeline was aborted while this stage was handing on an item
         except BaseException as exc:
@@ -595,8 +735,15 @@ class Pipeline:
                 stage.stop()
             except BaseException as exc:
                 self._fail(stage.name, exc)
-            for queue in slot.outputs:
-                queue.close()
+            if group is None or group.leave():
+                for queue in slot.outputs:
+                    queue.close()
+
+    def _hand_on(self, slot: _StageSlot, out: Any) -> None:
+        if slot.last:
+            self._deliver(slot, out)
+        else:
+            slot.outputs[0].put(out)
 
     def _deliver(self, slot: _StageSlot, result: SegResult) -> None:
         result.timings_ms["e2e"] = (time.monotonic() - result.frame.capture_time) * 1000.0
@@ -620,6 +767,8 @@ class Pipeline:
                 now = time.monotonic()
                 self.metrics.record_stage(timing, (time.perf_counter() - t0) * 1000.0)
                 if delivery.done():
+                    if self._credits is not None:
+                        self._credits.release()
                     frame = delivery.result.frame
                     self.metrics.frame_done(frame.source_id, (now - frame.capture_time) * 1000.0, now)
         except BaseException as exc:
@@ -646,6 +795,8 @@ class Pipeline:
     def _abort(self) -> None:
         """Close and empty every queue so every thread leaves at once; sources close shortly after."""
         self._stopping.set()
+        if self._credits is not None:
+            self._credits.close()
         for queue in self._queues:
             queue.close()
             queue.clear()

@@ -1,4 +1,12 @@
-"""ONNX Runtime backend: the CPU default; uses the CUDA or TensorRT execution providers when present."""
+"""ONNX Runtime backend: the CPU default; uses the CUDA or TensorRT execution providers when present.
+
+Idle intra-op threads do not spin by default (``spinning=False``; ONNX Runtime's own default is to
+spin): spinning threads burn the CPU that decoding, rendering and encoding need in the same
+process. Measured on 2 cores with ``python -m bench`` (docs/benchmarks.md): the engine alone on an
+idle machine is up to 10 % faster with spinning, but the pipeline and the sequential loop are
+3-9 % slower, and with another process busy on the machine spinning halves the engine's speed.
+``model.options: {spinning: true}`` restores ONNX Runtime's behaviour (the engine alone, spare cores).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ class OnnxRuntimeEngine:
         threads: int | None = None,
         providers: list[str] | None = None,
         optimization: str = "all",
+        spinning: bool = False,
     ) -> None:
         import onnxruntime as ort
 
@@ -37,6 +46,10 @@ class OnnxRuntimeEngine:
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if not isinstance(spinning, bool):
+            raise ModelError(f"ONNX Runtime option spinning must be true or false, got {spinning!r}")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        self.spinning = spinning
         levels = {
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
             "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
