@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.stages import opencv_threads as cv2_threads
-from bench.stages import x264_preset
 from bench.timing import Clock
 from pipeline.config import load_config
 from pipeline.frame import SegResult
@@ -74,10 +73,13 @@ def run_pipeline(
         "runtime.max_frames": frames,
     }
     values.update(settings or {})
+    if x264 is not None:
+        values["output.video_preset"] = x264
     config = load_config(values=values)
     uris = config.source.uris
-    with x264_preset(x264), cv2_threads(opencv_threads):
-        sink = TimedVideoSink(VideoSink(video, codec=config.output.codec, inputs=uris, multi_source=len(uris) > 1))
+    with cv2_threads(opencv_threads):
+        sink = TimedVideoSink(VideoSink(video, codec=config.output.codec, preset=config.output.video_preset,
+                                        inputs=uris, multi_source=len(uris) > 1))
         pipe = Pipeline.from_config(config, sinks=[sink])
         pipe.start()
         clock = Clock()

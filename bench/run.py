@@ -22,7 +22,7 @@ from bench.engine import EngineRig, EngineSetting, model_inputs, run_engine_swee
 from bench.machine import load_average, machine_info
 from bench.pipeline_bench import run_pipeline
 from bench.sequential import run_sequential
-from bench.stages import run_stages
+from bench.stages import WHAT_IF_X264, run_stages
 from bench.streams import run_streams
 from bench.targets import judge
 from bench.timing import median, percentiles
@@ -77,7 +77,6 @@ TUNING_VARIANTS: dict[str, dict[str, Any]] = {
         "runtime.infer_workers": 1, "model.threads": 0, "model.options": {"spinning": True}},
     "1 session × all cores, no spinning": {"runtime.infer_workers": 1, "model.threads": 0},
 }
-WHAT_IF_X264 = "ultrafast"
 
 
 @dataclass

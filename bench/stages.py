@@ -31,25 +31,9 @@ from pipeline.stages.preprocess import PreprocessStage
 from pipeline.stages.render import RenderStage
 
 STAGES = ("decode", "preprocess", "infer", "postprocess", "render", "encode")
+WHAT_IF_X264 = "veryfast"  # the encoder what-if: x264's usual real-time preset, slower than the shipped ultrafast
 HUD_TEXT = "43.2 fps  latency 41 ms  dropped 0"  # what the pipeline's HUD draws, typically
 WARMUP = 5  # frames each stage processes before it is timed (caches, first allocations)
-
-
-@contextlib.contextmanager
-def x264_preset(preset: str | None) -> Iterator[None]:
-    """Temporarily run the video sink's libx264 with another preset (a what-if, never the shipped default)."""
-    from pipeline.sinks import video
-
-    if preset is None:
-        yield
-        return
-    saved = dict(video.X264_OPTIONS)
-    video.X264_OPTIONS["preset"] = preset
-    try:
-        yield
-    finally:
-        video.X264_OPTIONS.clear()
-        video.X264_OPTIONS.update(saved)
 
 
 @contextlib.contextmanager
@@ -74,9 +58,10 @@ def _stage(name: str, frames: int, clock: Clock) -> dict[str, Any]:
             "other_processes_cores": others}
 
 
-def decode(clip: Path, count: int) -> tuple[list[Frame], SourceInfo, dict[str, Any]]:
-    """The file source's own decoding (PyAV, frame threads): ``count`` frames of ``clip``."""
-    source = FileSource(clip, source_id="bench", config=SourceConfig())
+def decode(clip: Path, count: int, threads: int | None = None) -> tuple[list[Frame], SourceInfo, dict[str, Any]]:
+    """The file source's own decoding (PyAV, ``source.decode_threads`` as shipped, or ``threads``)."""
+    config = SourceConfig() if threads is None else SourceConfig(decode_threads=threads)
+    source = FileSource(clip, source_id="bench", config=config)
     clock = Clock()
     info = source.open()
     frames: list[Frame] = []
@@ -85,41 +70,29 @@ def decode(clip: Path, count: int) -> tuple[list[Frame], SourceInfo, dict[str, A
         if frame is None:
             break
         frames.append(frame)
-    row = _stage("decode", len(frames), clock)
+    row = _stage("decode" if threads is None else "decode, FFmpeg frame threads", len(frames), clock)
     source.close()
     return frames, info, row
 
 
-def decode_one_thread(clip: Path, count: int) -> dict[str, Any]:
-    """The same decoding with FFmpeg's threads off (one thread), for the decode-threading question."""
-    import av
-
-    clock = Clock()
-    done = 0
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.thread_count = 1
-        for frame in container.decode(stream):
-            frame.to_ndarray(format="bgr24")
-            done += 1
-            if done >= count:
-                break
-    return _stage("decode, 1 thread", done, clock)
+def decode_frame_threads(clip: Path, count: int) -> dict[str, Any]:
+    """The same decoding with FFmpeg's frame threads (``source.decode_threads: 0``), a what-if."""
+    return decode(clip, count, threads=0)[2]
 
 
 def encode(results: Sequence[SegResult], info: SourceInfo, folder: Path, preset: str | None = None) -> dict[str, Any]:
     """``VideoSink`` writing the rendered frames, flushed and closed: H.264 libx264 as shipped (or ``preset``)."""
+    from pipeline.config_schema import OutputConfig
     from pipeline.sinks.video import VideoSink
 
     name = "encode" if preset is None else f"encode, x264 {preset}"
-    with x264_preset(preset):
-        sink = VideoSink(folder / f"stage_{preset or 'default'}.mp4")
-        sink.open({"bench": info})
-        clock = Clock()
-        for result in results:
-            sink.write(result)
-        sink.close()
-        return _stage(name, len(results), clock)
+    sink = VideoSink(folder / f"stage_{preset or 'default'}.mp4", preset=preset or OutputConfig().video_preset)
+    sink.open({"bench": info})
+    clock = Clock()
+    for result in results:
+        sink.write(result)
+    sink.close()
+    return _stage(name, len(results), clock)
 
 
 class _Cpu:
@@ -178,7 +151,7 @@ def run_stages(
     results, render_row = cpu.draw(posted)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         rows = [decode_row, pre_row, infer_row, post_row, render_row, encode(results, info, Path(tmp))]
-        alternatives = [encode(results, info, Path(tmp), preset="ultrafast"), decode_one_thread(clip, count)]
+        alternatives = [encode(results, info, Path(tmp), preset=WHAT_IF_X264), decode_frame_threads(clip, count)]
     with opencv_threads(1):
         suffix = ", OpenCV 1 thread"
         alternatives.append(cpu.pre(frames, suffix)[1])

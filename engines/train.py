@@ -250,6 +250,8 @@ def train(
         say(f"initialised from {cfg.model.init_checkpoint}; fresh head tensors: {report['replaced'] or 'none'}; "
             f"dropped: {report['dropped'] or 'none'}")
     model.to(device)
+    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)  # type: ignore[call-overload]
     aux = cfg.loss.aux_weight > 0 and getattr(model, "aux_classifier", None) is not None
     criterion, class_weights = build_loss(cfg, num_classes, train_set)
     criterion.to(device)
@@ -314,7 +316,7 @@ def train(
     started = time.monotonic()
     model.train()
     for inputs, labels in loader:
-        inputs = inputs.to(device, non_blocking=True)
+        inputs = inputs.to(device, non_blocking=True).contiguous(memory_format=memory_format)
         labels = labels.to(device, non_blocking=True).long()
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
             if aux:

@@ -87,6 +87,7 @@ class TrainSection:
     device: str = "auto"
     threads: int = 0
     amp: str = field(default="auto", metadata=BOOL_AS_TEXT)  # auto | true | false (YAML true → "true")
+    channels_last: bool = True  # NHWC memory format: ~1.5x faster steps on CPU (oneDNN), also good on CUDA
     seed: int = 0
     deterministic: bool = False
     grad_clip: float = 0.0

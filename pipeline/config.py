@@ -35,11 +35,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "postprocess.smoothing": ("none", "ema", "majority"),
     "render.visualize": ("overlay", "mask", "side", "none"),
     "output.codec": ("auto", "h264", "mp4v"),
+    "output.video_preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"),
 }
 
 # key → (lowest, highest, lowest is exclusive); None for no bound
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.threads": (0, None, False),
+    "source.decode_threads": (0, 64, False),
     "model.num_classes": (1, 255, False),
     "postprocess.ema_alpha": (0.0, 1.0, True),
     "postprocess.majority_window": (1, 64, False),

@@ -39,6 +39,7 @@ class SourceConfig:
     pace: bool = False  # replay files and synthetic streams at their native fps, like a live camera
     loop: bool = False  # restart files at the end
     decoder: str = "auto"  # auto | pyav | opencv (files)
+    decode_threads: int = 1  # PyAV decoder threads for files; 0 = FFmpeg's choice (frame threads)
     rtsp_transport: str = "tcp"  # tcp | udp
     reconnect: ReconnectConfig = field(default_factory=ReconnectConfig)
 
@@ -69,6 +70,7 @@ class RenderConfig:
 class OutputConfig:
     video: str | None = None  # path; with several sources it may use {source} and {index}
     codec: str = "auto"  # auto (H.264 via PyAV, else mp4v) | h264 | mp4v
+    video_preset: str = "ultrafast"  # libx264 speed/size trade-off: ultrafast ... slow
     show: bool = False
     masks: str | None = None  # directory of PNG class maps
     jsonl: str | None = None  # per-frame records

@@ -101,6 +101,24 @@ def test_video_round_trip(tmp_path: Path, codec: str, width: int, height: int, r
     assert sink.stats()["frames"] == 12
 
 
+@pytest.mark.parametrize("preset", ["ultrafast", "veryfast"])
+def test_video_preset_is_applied_and_checked(tmp_path: Path, preset: str) -> None:
+    sink = VideoSink(tmp_path / "out.mp4", codec="h264", preset=preset)
+    sink.open({"a": info(96, 64, Fraction(25))})
+    for i in range(5):
+        sink.write(result(i, 96, 64))
+    sink.close()
+    assert probe(tmp_path / "out.mp4")[0] == 5
+    import av
+
+    with av.open(str(tmp_path / "out.mp4")) as container:  # x264 records its settings in the stream
+        sei = bytes(next(container.demux(video=0)))
+    # ultrafast turns CABAC off; veryfast keeps it on
+    assert (b"cabac=0" in sei) == (preset == "ultrafast")
+    with pytest.raises(OutputError, match="video_preset"):
+        VideoSink(tmp_path / "bad.mp4", preset="ludicrous")
+
+
 def test_video_reads_back_with_opencv_at_the_exact_size(tmp_path: Path) -> None:
     sink = VideoSink(tmp_path / "odd.mp4")
     sink.open({"a": info(321, 177)})

@@ -62,12 +62,12 @@ def ffprobe_count(path: Path) -> int | None:
     return int(out.strip())
 
 
-@pytest.mark.parametrize("decoder", ["pyav", "opencv"])
+@pytest.mark.parametrize(("decoder", "threads"), [("pyav", 1), ("pyav", 0), ("opencv", 1)])
 @pytest.mark.parametrize("name", sorted(CLIPS))
-def test_every_frame_in_order_with_exact_size_fps_and_pts(tmp_path: Path, name: str, decoder: str) -> None:
+def test_every_frame_in_order_with_exact_size_fps_and_pts(tmp_path: Path, name: str, decoder: str, threads: int) -> None:
     path, kwargs = make_clip(tmp_path, name)
     rate = Fraction(kwargs["fps"]).limit_denominator(1001)
-    source = FileSource(path, source_id="clip", config=SourceConfig(decoder=decoder))
+    source = FileSource(path, source_id="clip", config=SourceConfig(decoder=decoder, decode_threads=threads))
     info = source.open()
     frames = read_frames(source)
 

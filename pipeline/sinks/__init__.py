@@ -31,7 +31,9 @@ def build_sinks(
     if output.video:
         from pipeline.sinks.video import VideoSink
 
-        sinks.append(VideoSink(output.video, codec=output.codec, inputs=inputs, multi_source=multi_source))
+        sinks.append(
+            VideoSink(output.video, codec=output.codec, preset=output.video_preset, inputs=inputs, multi_source=multi_source)
+        )
     if output.masks:
         from pipeline.sinks.masks import MaskSink
 

@@ -1,6 +1,7 @@
 """Video file sink (``-o out.mp4``): the rendered frames (or the input frames) at the input's size and fps.
 
-Codecs (``output.codec``): ``h264`` is PyAV's libx264 (preset veryfast, CRF 23, yuv420p); ``mp4v`` is
+Codecs (``output.codec``): ``h264`` is PyAV's libx264 (CRF 23, yuv420p, preset ``output.video_preset``:
+ultrafast by default, the cheapest per frame, see docs/benchmarks.md); ``mp4v`` is
 MPEG-4 Part 2 through PyAV (``mpeg4``, quantiser 4), or through ``cv2.VideoWriter`` when PyAV is not
 installed; ``auto`` is H.264 when PyAV has libx264, else mp4v.
 
@@ -52,7 +53,8 @@ log = logging.getLogger(__name__)
 CODECS = ("auto", "h264", "mp4v")
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 DEFAULT_RATE = Fraction(25)
-X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
+X264_CRF = "23"
 MPEG4_OPTIONS = {"flags": "+qscale", "global_quality": str(4 * 118)}  # -q:v 4 (FF_QP2LAMBDA = 118)
 
 
@@ -66,7 +68,7 @@ def pyav_encoders() -> set[str]:
 
 
 class _PyAVEncoder:
-    def __init__(self, path: Path, codec: str, width: int, height: int, rate: Fraction) -> None:
+    def __init__(self, path: Path, codec: str, width: int, height: int, rate: Fraction, preset: str = "ultrafast") -> None:
         import av
 
         self._av = av
@@ -77,7 +79,7 @@ class _PyAVEncoder:
             stream.time_base = 1 / rate
             if codec == "libx264":
                 stream.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
-                stream.options = dict(X264_OPTIONS)
+                stream.options = {"preset": preset, "crf": X264_CRF}
             else:
                 stream.pix_fmt = "yuv420p"
                 stream.options = dict(MPEG4_OPTIONS)
@@ -144,10 +146,19 @@ class VideoSink:
     name = "video"
 
     def __init__(
-        self, path: str | Path, *, codec: str = "auto", inputs: Iterable[str] = (), multi_source: bool = False
+        self,
+        path: str | Path,
+        *,
+        codec: str = "auto",
+        preset: str = "ultrafast",
+        inputs: Iterable[str] = (),
+        multi_source: bool = False,
     ) -> None:
         if codec not in CODECS:
             raise OutputError(f"unknown output.codec {codec!r}; choose one of: {', '.join(CODECS)}")
+        if preset not in X264_PRESETS:
+            raise OutputError(f"unknown output.video_preset {preset!r}; choose one of: {', '.join(X264_PRESETS)}")
+        self.preset = preset
         self.template = str(path)
         self.inputs = list(inputs)
         self.multi_source = multi_source
@@ -244,7 +255,11 @@ class VideoSink:
         elif width % 2 or height % 2:
             log.info("%s: odd size %dx%d coded as H.264 yuv444p to keep it exact", track.path, width, height)
         try:
-            track.encoder = cls(track.partial, codec, *track.coded, track.rate)
+            track.encoder = (
+                _PyAVEncoder(track.partial, codec, *track.coded, track.rate, self.preset)
+                if cls is _PyAVEncoder
+                else cls(track.partial, codec, *track.coded, track.rate)
+            )
         except OutputError:
             raise
         except Exception as exc:
