@@ -16,14 +16,14 @@ from __future__ import annotations
 import sys
 
 from pipeline import Pipeline
-from pipeline.cli import SignalStop, config_from_args, fail, parse_args, progress_bar, report
+from pipeline.cli import SignalStop, config_from_args, fail, parse_args, print_status, progress_bar, report
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         config = config_from_args(args)  # defaults ← --config ← flags ← --set
-        pipeline = Pipeline.from_config(config)  # model, contracts, sources and outputs checked here
+        pipeline = Pipeline.from_config(config, on_status=print_status)  # model, contracts, sources, outputs checked
         with SignalStop(pipeline) as signals:  # Ctrl-C / SIGTERM: stop, drain or drop, finalise
             pipeline.start()  # opens sources, loads the engine, opens the sinks, starts reading
             with progress_bar(pipeline) as progress:

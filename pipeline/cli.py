@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -153,6 +154,15 @@ class _Progress:
             done = pipeline.metrics.frames
             if done > self.bar.n:
                 self.bar.update(done - self.bar.n)
+
+
+def print_status(status: Any) -> None:
+    """One stderr line per state change of a live source (called on the source's thread)."""
+    from tqdm import tqdm
+
+    stamp = time.strftime("%H:%M:%S")
+    reason = f" ({redact_text(status.reason)})" if status.reason else ""
+    tqdm.write(f"[{stamp}] {status.source_id}: {status.previous.value} -> {status.state.value}{reason}", file=sys.stderr)
 
 
 @contextmanager

@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,11 +365,20 @@ class Pipeline:
     # ------------------------------------------------------------------ construction from config
 
     @classmethod
-    def from_config(cls, config: Config, *, sinks: Sequence[Sink] = ()) -> Pipeline:
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        sinks: Sequence[Sink] = (),
+        on_status: Callable[[Any], None] | None = None,
+    ) -> Pipeline:
         """Sources from ``config.source.uris``, sinks from ``config.output`` (plus ``sinks``).
 
         The model and the config are checked first, then every source URI, then the outputs;
         each raises its user error (ModelError, ConfigError, SourceError, OutputError).
+        ``on_status`` receives every state change of a live source (a
+        ``pipeline.sources.reconnect.SourceStatus``: connected, stalled, reconnecting, failed),
+        on the source's own thread: keep it short and never block in it.
         """
         from pipeline.sinks import build_sinks
         from pipeline.sources import open_source, source_ids_for
@@ -387,7 +396,7 @@ class Pipeline:
 
         try:
             for uri, source_id in zip(uris, source_ids_for(uris), strict=True):
-                built.append(open_source(uri, source_id=source_id, config=config.source))
+                built.append(open_source(uri, source_id=source_id, config=config.source, on_status=on_status))
             outputs = build_sinks(
                 config.output,
                 inputs=uris,
