@@ -28,7 +28,7 @@ from bench.targets import judge
 from bench.timing import median, percentiles
 from engines.metadata import ModelMeta, load_for_model
 from pipeline.config import load_config, parse_override
-from pipeline.pipeline import infer_workers
+from pipeline.contracts import infer_workers
 
 MODES = ("engine", "stages", "sequential", "pipeline", "streams", "all")
 

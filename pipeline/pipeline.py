@@ -33,18 +33,17 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ConfigError, ModelError, PipelineError, SegstreamError
-from engines.metadata import ModelMeta, load_for_model
-from engines.registry import backend_for
+from engines.errors import ModelError, PipelineError, SegstreamError
+from engines.metadata import load_for_model
 from engines.weights import default_model_path
 from pipeline.config_schema import Config
+from pipeline.contracts import check_contracts, infer_workers
 from pipeline.frame import Frame, SegResult
 from pipeline.metrics import Metrics
-from pipeline.queues import BoundedQueue, DropPolicy, Empty, QueueClosed, RoundRobin
+from pipeline.queues import BoundedQueue, DropPolicy, QueueClosed, RoundRobin
 from pipeline.redact import redact_text, redact_uri
 from pipeline.sinks.base import Sink
 from pipeline.sinks.null import NullSink
@@ -54,6 +53,16 @@ from pipeline.stages.infer import InferStage
 from pipeline.stages.postprocess import PostprocessStage
 from pipeline.stages.preprocess import PreprocessStage
 from pipeline.stages.render import RenderStage
+from pipeline.workers import (
+    Credits,
+    Delivery,
+    SinkSlot,
+    SourceSlot,
+    StageSlot,
+    WorkerGroup,
+    name_sinks,
+    take_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +71,8 @@ SOURCE_CLOSE_GRACE_S = 0.5  # on stop, a source thread gets this long to leave r
 HUD_REFRESH_S = 0.5
 
 
-# --------------------------------------------------------------------------- model and contracts
+# --------------------------------------------------------------------------- the model file
+# (checks against the model and the infer worker count: pipeline.contracts)
 
 
 def resolve_model_path(path: str | Path | None) -> Path:
@@ -83,193 +93,6 @@ def resolve_model_path(path: str | Path | None) -> Path:
     if not candidate.is_file():
         raise ModelError(f"model path {candidate} is not a file")
     return candidate
-
-
-def check_contracts(config: Config, meta: ModelMeta, model_path: Path | str = "") -> tuple[int, int]:
-    """Check config against the model before any thread starts; return the input (height, width)."""
-    name = f"model {model_path}" if model_path else f"model {meta.name!r}"
-    model_size = (meta.input.height, meta.input.width)
-    size = tuple(config.preprocess.size) if config.preprocess.size else model_size
-    if size != model_size and not meta.input.dynamic_size:
-        raise ConfigError(
-            f"preprocess.size is {size[0]}x{size[1]} but {name} takes a fixed {model_size[0]}x{model_size[1]} "
-            "input; remove preprocess.size or export the model with dynamic sizes"
-        )
-    expected = config.model.num_classes
-    if expected is not None and expected != meta.num_classes:
-        raise ConfigError(
-            f"{name} has {meta.num_classes} classes but model.num_classes is {expected}; "
-            "use a model trained for that label set or change model.num_classes"
-        )
-    if meta.output.kind != "logits":
-        for key, value, wants in (
-            ("postprocess.upsample", config.postprocess.upsample, "bilinear"),
-            ("postprocess.smoothing", config.postprocess.smoothing, "ema"),
-        ):
-            if value == wants:
-                raise ConfigError(
-                    f"{key}: {wants} needs a model that returns logits, but {name} returns a class map "
-                    "(argmax inside the graph); use "
-                    f"{'upsample: nearest' if wants == 'bilinear' else 'smoothing: majority'} or a logits model"
-                )
-    if len(meta.palette) != meta.num_classes:
-        raise ModelError(f"{name}: {len(meta.palette)} palette colours for {meta.num_classes} classes")
-    return (int(size[0]), int(size[1]))
-
-
-def infer_workers(config: Config, model_path: Path) -> int:
-    """How many inference threads (each with its own engine) ``runtime.infer_workers`` asks for.
-
-    0 means auto: two ONNX Runtime sessions of one thread each on a CPU with two or more cores
-    (measured on 2 cores with ``python -m bench``: +15-25 % engine-only throughput and about
-    +20 % pipeline throughput over one session on both cores, whose threads wait for each other
-    at every operator; a saturated live run delivers more frames too, but an unsaturated one,
-    e.g. one 30 fps camera, has a ~15 ms lower median latency with ``infer_workers: 1``), one
-    engine otherwise (GPU engines, PyTorch, single-core machines).
-    """
-    workers = config.runtime.infer_workers
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
-        raise ConfigError(f"runtime.infer_workers is {workers!r}; use 0 (auto) or the number of inference threads")
-    if workers:
-        return workers
-    try:
-        backend = backend_for(model_path, config.model.backend)
-    except ModelError:
-        return 1
-    cpu_onnx = backend == "onnxruntime" and config.model.device == "cpu"
-    return 2 if cpu_onnx and (os.cpu_count() or 1) >= 2 else 1
-
-
-# --------------------------------------------------------------------------- the thread slots
-
-
-@dataclass(eq=False)
-class _SourceSlot:
-    source: Source
-    info: SourceInfo
-    live: bool
-    queue: BoundedQueue[Frame]
-    pace_interval: float | None  # seconds between frames when pacing a recording like a camera
-    thread: threading.Thread | None = None
-    state: str = "open"  # open → reading → finished | stopped | failed
-    frames_read: int = 0
-    closing: bool = False
-
-
-class _WorkerGroup:
-    """Several threads running copies of one stage (``runtime.infer_workers``), results kept in order.
-
-    The workers take items in turn, each take numbered under one lock, and hand their results on
-    strictly in take order: a result that finishes early waits in a small reorder buffer (at most
-    one entry per worker) for the ones taken before it. The last worker to leave closes the
-    outputs.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self._take_lock = threading.Lock()
-        self._emit_lock = threading.Lock()
-        self._taken = 0
-        self._emitted = 0
-        self._pending: dict[int, list[Any]] = {}
-        self._active = workers
-
-    def take(self, source: Any, count: int, timeout_s: float) -> tuple[list[Any], int]:
-        with self._take_lock:
-            items = _take(source, count, timeout_s)
-            ticket = self._taken
-            self._taken += 1
-            return items, ticket
-
-    def emit(self, ticket: int, outputs: list[Any], hand_on: Any) -> None:
-        """Queue ``outputs`` of take ``ticket``; hand on every result whose turn has come, in order."""
-        with self._emit_lock:
-            self._pending[ticket] = outputs
-            while self._emitted in self._pending:
-                for out in self._pending.pop(self._emitted):
-                    hand_on(out)
-                self._emitted += 1
-
-    def leave(self) -> bool:
-        """One worker is done; True for the last one (which closes the outputs)."""
-        with self._emit_lock:
-            self._active -= 1
-            return self._active == 0
-
-
-class _Credits:
-    """At most ``limit`` frames between the first stage's take and the sinks (live runs).
-
-    The first stage takes a frame from the capture queues only with a credit in hand; the credit
-    comes back when every sink has written the frame. A stage that cannot hand on therefore never
-    sits on a stale frame: while the pipeline is saturated, frames wait in the capture queue, where
-    the newest one wins.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._used = 0
-        self._closed = False
-        self._cond = threading.Condition()
-
-    def acquire(self) -> None:
-        with self._cond:
-            while self._used >= self.limit and not self._closed:
-                self._cond.wait()
-            if self._closed:
-                raise QueueClosed("credits")
-            self._used += 1
-
-    def release(self) -> None:
-        with self._cond:
-            self._used = max(0, self._used - 1)
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-@dataclass(eq=False)
-class _StageSlot:
-    stage: Stage
-    input: Any  # BoundedQueue or RoundRobin: get(timeout) / QueueClosed / Empty
-    outputs: list[BoundedQueue[Any]]
-    last: bool = False
-    thread: threading.Thread | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-    group: _WorkerGroup | None = None  # set when several threads run copies of this stage
-    credits: _Credits | None = None  # set on the first stage of a live run with bounded frames in flight
-    worker: int = 0  # 1, 2, ... for the threads of a worker group
-
-    @property
-    def thread_name(self) -> str:
-        return f"stage:{self.stage.name}" + (f"-{self.worker}" if self.worker else "")
-
-
-@dataclass(eq=False)
-class _SinkSlot:
-    sink: Sink
-    name: str
-    queue: BoundedQueue[_Delivery] | None = None
-    thread: threading.Thread | None = None
-    opened: bool = False
-
-
-class _Delivery:
-    """One result on its way to every sink; the last sink to finish completes the frame."""
-
-    __slots__ = ("result", "_remaining", "_lock")
-
-    def __init__(self, result: SegResult, sinks: int) -> None:
-        self.result = result
-        self._remaining = sinks
-        self._lock = threading.Lock()
-
-    def done(self) -> bool:
-        with self._lock:
-            self._remaining -= 1
-            return self._remaining == 0
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -305,7 +128,7 @@ class Pipeline:
         if len(set(ids)) != len(ids):
             raise ValueError(f"source ids must be unique, got {ids}")
         sink_list: list[Sink] = list(sinks) if isinstance(sinks, (list, tuple)) else [sinks]  # type: ignore[list-item]
-        self._sink_slots = _name_sinks(sink_list or [NullSink()])
+        self._sink_slots = name_sinks(sink_list or [NullSink()])
 
         self.model_path = resolve_model_path(self.config.model.path)
         self.meta = load_for_model(self.model_path)
@@ -354,13 +177,13 @@ class Pipeline:
         self._state = "new"
         self._stopping = threading.Event()
         self._error: tuple[str, BaseException, bool] | None = None
-        self._source_slots: list[_SourceSlot] = []
-        self._stage_slots: list[_StageSlot] = []
+        self._source_slots: list[SourceSlot] = []
+        self._stage_slots: list[StageSlot] = []
         self._queues: list[BoundedQueue[Any]] = []
         self._finished = False
         self._hud_cache: tuple[float, str] = (0.0, "")
         self._closers: list[threading.Thread] = []
-        self._credits: _Credits | None = None
+        self._credits: Credits | None = None
 
     # ------------------------------------------------------------------ construction from config
 
@@ -605,7 +428,7 @@ class Pipeline:
                 if live
                 else BoundedQueue(queue_size, DropPolicy.BLOCK, name=f"capture:{source.source_id}")
             )
-            self._source_slots.append(_SourceSlot(source, info, live, queue, pace))
+            self._source_slots.append(SourceSlot(source, info, live, queue, pace))
             self._queues.append(queue)
             self.metrics.add_source(source.source_id)
 
@@ -615,7 +438,7 @@ class Pipeline:
         capacity = max(1, batch) if self.live else max(self.config.runtime.queue_size, batch)
         upstream: Any = RoundRobin([slot.queue for slot in self._source_slots], name="mux")
         if self.live:  # every engine busy plus one frame ready (at least 3: in the engine, ready, downstream)
-            self._credits = _Credits(max(3, batch * (1 + len(self._extra_infers)) + 1))
+            self._credits = Credits(max(3, batch * (1 + len(self._extra_infers)) + 1))
         for index, stage in enumerate(self._stages):
             last = index == len(self._stages) - 1
             outputs: list[BoundedQueue[Any]] = []
@@ -623,13 +446,13 @@ class Pipeline:
                 queue: BoundedQueue[Any] = BoundedQueue(capacity, DropPolicy.BLOCK, name=self._stages[index + 1].name)
                 outputs.append(queue)
                 self._queues.append(queue)
-            slot = _StageSlot(stage, upstream, outputs, last=last, credits=self._credits if index == 0 else None)
+            slot = StageSlot(stage, upstream, outputs, last=last, credits=self._credits if index == 0 else None)
             self._stage_slots.append(slot)
             if stage is self._infer and self._extra_infers:
-                slot.group, slot.worker = _WorkerGroup(1 + len(self._extra_infers)), 1
+                slot.group, slot.worker = WorkerGroup(1 + len(self._extra_infers)), 1
                 for worker, extra in enumerate(self._extra_infers, 2):
                     self._stage_slots.append(
-                        _StageSlot(extra, upstream, outputs, last=last, group=slot.group, worker=worker))
+                        StageSlot(extra, upstream, outputs, last=last, group=slot.group, worker=worker))
             upstream = outputs[0] if outputs else None
         sink_capacity = max(1, batch) if self.live else self.config.runtime.queue_size
         for sink_slot in self._sink_slots:
@@ -657,7 +480,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ the threads
 
-    def _source_loop(self, slot: _SourceSlot) -> None:
+    def _source_loop(self, slot: SourceSlot) -> None:
         source = slot.source
         limit = self.config.runtime.max_frames
         record_reads = not slot.info.is_live  # a live read mostly waits for the camera
@@ -694,7 +517,7 @@ class Pipeline:
             slot.queue.close()
             self._close_source(slot)
 
-    def _stage_loop(self, slot: _StageSlot) -> None:
+    def _stage_loop(self, slot: StageSlot) -> None:
         stage = slot.stage
         try:
             stage.start()
@@ -716,7 +539,7 @@ class Pipeline:
                     if slot.credits is not None:
                         slot.credits.acquire()
                     if group is None:
-                        items = _take(slot.input, batch, timeout_s)
+                        items = take_batch(slot.input, batch, timeout_s)
                     else:
                         items, ticket = group.take(slot.input, batch, timeout_s)
                 except QueueClosed:
@@ -748,19 +571,19 @@ class Pipeline:
                 for queue in slot.outputs:
                     queue.close()
 
-    def _hand_on(self, slot: _StageSlot, out: Any) -> None:
+    def _hand_on(self, slot: StageSlot, out: Any) -> None:
         if slot.last:
             self._deliver(slot, out)
         else:
             slot.outputs[0].put(out)
 
-    def _deliver(self, slot: _StageSlot, result: SegResult) -> None:
+    def _deliver(self, slot: StageSlot, result: SegResult) -> None:
         result.timings_ms["e2e"] = (time.monotonic() - result.frame.capture_time) * 1000.0
-        delivery = _Delivery(result, len(slot.outputs))
+        delivery = Delivery(result, len(slot.outputs))
         for queue in slot.outputs:
             queue.put(delivery)
 
-    def _sink_loop(self, slot: _SinkSlot) -> None:
+    def _sink_loop(self, slot: SinkSlot) -> None:
         queue = slot.queue
         if queue is None:
             return
@@ -829,7 +652,7 @@ class Pipeline:
         if self._source_slots:
             self._closers.append(_thread("source-closer", close_stuck))
 
-    def _close_source(self, slot: _SourceSlot) -> None:
+    def _close_source(self, slot: SourceSlot) -> None:
         with self._lock:
             if slot.closing:
                 return
@@ -904,36 +727,10 @@ class Pipeline:
 # --------------------------------------------------------------------------- helpers
 
 
-def _take(source: Any, count: int, timeout_s: float) -> list[Any]:
-    """One item (waiting as long as needed), then up to ``count`` in all within ``timeout_s``."""
-    items = [source.get()]
-    if count > 1:
-        deadline = time.monotonic() + timeout_s
-        while len(items) < count:
-            try:
-                items.append(source.get(timeout=max(0.0, deadline - time.monotonic())))
-            except (Empty, QueueClosed):
-                break
-    return items
-
-
 def _thread(name: str, target: Any, *args: Any) -> threading.Thread:
     thread = threading.Thread(target=target, args=args, name=f"segstream-{name}", daemon=True)
     thread.start()
     return thread
-
-
-def _name_sinks(sinks: Sequence[Sink]) -> list[_SinkSlot]:
-    slots, seen = [], set()
-    for sink in sinks:
-        name = str(getattr(sink, "name", type(sink).__name__.lower()))
-        unique, n = name, 2
-        while unique in seen:
-            unique, n = f"{name}-{n}", n + 1
-        seen.add(unique)
-        slots.append(_SinkSlot(sink, unique))
-    return slots
-
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
