@@ -51,7 +51,7 @@ def test_label_validity_and_required_classes() -> None:
     missing = set(REQUIRED_CLASSES) - seen
     assert not missing, f"classes never drawn: {[CITYSCAPES.class_names[k] for k in sorted(missing)]}"
     ignored = sum(int((scene(s).render(10)[1] == IGNORE_INDEX).mean() * 1000) for s in range(3))
-    assert ignored < 30  # ignore stays a sliver (< 1 % of pixels)
+    assert ignored < 60  # ignore stays a sliver (< 2 % of pixels): only objects too small to resolve
 
 
 def test_sizes_and_length() -> None:

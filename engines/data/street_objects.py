@@ -19,6 +19,14 @@ ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, S
 PERSON, RIDER, CAR, TRUCK, BUS = 11, 12, 13, 14, 15
 IGNORE = 255
 
+# Smallest size, in pixels of a 1280-wide frame, at which an object is labelled as its class; smaller
+# ones are drawn but labelled IGNORE. The bundled models see frames shrunk to 512×256, where one
+# model pixel covers 2.5 × 2.8 of these pixels and the finest LR-ASPP features have a stride of 8
+# model pixels: below these sizes (4 model pixels of pole, 6 of sign plate, 16 of person height,
+# 8 of vehicle height) an object is not resolvable, and scoring it would measure the input size,
+# not the model.
+RESOLVABLE_PX = {"pole_width": 10.0, "sign_size": 15.0, "person_height": 45.0, "vehicle_height": 22.0}
+
 
 class Shade:
     """Per-frame colour function: lighting, white balance and distance fog."""
@@ -260,7 +268,7 @@ class Pole:
         bb = Billboard(cv.cam, self.x, self.y, self.z, self.h)
         if not bb.visible:
             return
-        label = POLE if bb.ppm * self.w >= 5.0 * sh.px else IGNORE
+        label = POLE if bb.ppm * self.w >= RESOLVABLE_PX["pole_width"] * sh.px else IGNORE
         col = self.col
         pts = bb.pts(self.local)
         body = pts[:4]
@@ -341,9 +349,9 @@ class SignPole:
         if not bb.visible:
             return
         pts = bb.pts(self.local)
-        cv.fill([pts[:4]], sh(self.col, d), POLE if bb.ppm * self.w >= 5.0 * sh.px else IGNORE)
+        cv.fill([pts[:4]], sh(self.col, d), POLE if bb.ppm * self.w >= RESOLVABLE_PX["pole_width"] * sh.px else IGNORE)
         for (_shape, size, _cy, rim, inner, sym), sl in zip(self.plates, self.slices, strict=True):
-            big = bb.ppm * size >= 7 * sh.px
+            big = bb.ppm * size >= RESOLVABLE_PX["sign_size"] * sh.px
             (a, b), (c, e) = sl[0], sl[1]
             cv.fill([pts[a:b]], sh(rim, d), SIGN if big else IGNORE)
             if bb.ppm * size > 10:
@@ -399,7 +407,7 @@ class Person:
             return
         h = self.h
         hpx = bb.ppm * h
-        label = PERSON if hpx >= 22 * sh.px else IGNORE
+        label = PERSON if hpx >= RESOLVABLE_PX["person_height"] * sh.px else IGNORE
         # how much of a profile we see: walking across the line of sight shows the legs' swing
         vx, vz = self.x - cam.pos[0], self.z - cam.pos[2]
         n = math.hypot(vx, vz) or 1.0
@@ -510,7 +518,7 @@ class Vehicle:
         lab = self.label
         ppm = cam.f / max(d, 0.5)
         hpx = ppm * H
-        if hpx < 9 * sh.px:
+        if hpx < RESOLVABLE_PX["vehicle_height"] * sh.px:
             lab = IGNORE
         col = self.col
         if hpx < 18 * sh.px:  # far away: a single box

@@ -30,7 +30,7 @@ _PARAMS = ("seed", "frames", "size", "fps", "camera")
 MIN_SIZE, MAX_SIZE = 16, 8192
 
 # bumped whenever the same (spec, index) renders differently: caches of rendered frames key on it
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 
 # classes the generator draws (Cityscapes train IDs)
 CLASSES = (0, 1, 2, 5, 7, 8, 9, 10, 11, 13, 14, 15)
