@@ -1,0 +1,84 @@
+"""The numbers in engines/weights/MODEL_CARD.md: accuracy on unseen seeds and engine-only speed.
+
+    python tools/model_card_numbers.py engines/weights/lraspp_mbv3_street.onnx --json out/model_card.json
+
+Accuracy: ``engines.evaluate`` on synthetic streams whose seeds were never used in training or
+validation (training used seeds 0-799, validation 10000-10011), both cameras, at 1280×720; the
+pooled mIoU over all frames, and the mIoU of each single 48-frame stream (the acceptance check's
+shape: ``synthetic://street?seed=S&frames=48``), whose minimum shows the worst case.
+Speed: ONNX Runtime, one session with 2 intra-op threads (its default settings otherwise), batch 1,
+on real fitted frames, after warm-up; median and p95 latency and the fps they imply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engines import transforms
+from engines.data.synthetic import StreetScene, SyntheticSpec
+from engines.evaluate import evaluate
+from engines.metadata import load_for_model
+
+POOLED = "synthetic://street?seeds=20000-20015&frames=120&every=40&camera=dashcam,fixed&size=1280x720"
+STREAM_SEEDS = range(30000, 30012)
+
+
+def speed(model: Path, threads: int = 2, calls: int = 200) -> dict[str, float]:
+    import onnxruntime as ort
+
+    meta = load_for_model(model)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    scene = StreetScene(SyntheticSpec(seed=5, width=1280, height=720))
+    frames = [transforms.fit(scene.render(i)[0], meta.input.height, meta.input.width)[0] for i in range(16)]
+    batches = [transforms.to_input([f], meta.input) for f in frames]
+    name = session.get_inputs()[0].name
+    for batch in batches:
+        session.run(None, {name: batch})
+    times = []
+    for i in range(calls):
+        started = time.perf_counter()
+        session.run(None, {name: batches[i % len(batches)]})
+        times.append(time.perf_counter() - started)
+    p50, p95 = (float(np.percentile(times, q)) * 1000 for q in (50, 95))
+    return {"threads": threads, "calls": calls, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2), "fps_at_p50": round(1000 / p50, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args(argv)
+    pooled, *_ = evaluate(args.model, POOLED)
+    print(f"pooled: mIoU {pooled['miou']:.4f} over {pooled['num_images']} frames ({POOLED})")
+    streams = {}
+    for seed in STREAM_SEEDS:
+        for camera in ("dashcam", "fixed"):
+            uri = f"synthetic://street?seed={seed}&frames=48&camera={camera}"
+            report, *_ = evaluate(args.model, uri)
+            streams[uri] = report["miou"]
+            print(f"{uri}: mIoU {report['miou']:.4f}")
+    values = list(streams.values())
+    summary = {"min": min(values), "median": statistics.median(values), "max": max(values)}
+    print(f"single 48-frame streams: min {summary['min']:.4f} median {summary['median']:.4f} max {summary['max']:.4f}")
+    result = {"pooled": pooled, "streams": streams, "streams_summary": summary}
+    if not args.skip_speed:
+        result["speed"] = speed(args.model)
+        print(f"speed: {result['speed']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
