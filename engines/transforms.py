@@ -60,20 +60,25 @@ def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
-def fit(image: np.ndarray, height: int, width: int, mode: ResizeMode = "stretch") -> tuple[np.ndarray, Geometry]:
-    """Resize a BGR uint8 frame to the model size; return the resized frame and its geometry."""
-    src_h, src_w = image.shape[:2]
+def fit_geometry(src_height: int, src_width: int, height: int, width: int, mode: ResizeMode = "stretch") -> Geometry:
+    """Where a ``src_width``×``src_height`` frame lands in a ``width``×``height`` model input."""
     if mode == "stretch":
-        return resize_image(image, width, height), Geometry(src_h, src_w, height, width, 0, 0, width, height)
+        return Geometry(src_height, src_width, height, width, 0, 0, width, height)
     if mode != "letterbox":
         raise ValueError(f"unknown resize mode {mode!r}; one of {', '.join(RESIZE_MODES)}")
-    scale = min(width / src_w, height / src_h)
-    cw, ch = max(1, round(src_w * scale)), max(1, round(src_h * scale))
-    x0, y0 = (width - cw) // 2, (height - ch) // 2
-    resized = resize_image(image, cw, ch)
+    scale = min(width / src_width, height / src_height)
+    cw, ch = max(1, round(src_width * scale)), max(1, round(src_height * scale))
+    return Geometry(src_height, src_width, height, width, (width - cw) // 2, (height - ch) // 2, cw, ch)
+
+
+def fit(image: np.ndarray, height: int, width: int, mode: ResizeMode = "stretch") -> tuple[np.ndarray, Geometry]:
+    """Resize a BGR uint8 frame to the model size; return the resized frame and its geometry."""
+    g = fit_geometry(image.shape[0], image.shape[1], height, width, mode)
+    if mode == "stretch":
+        return resize_image(image, width, height), g
     canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
-    canvas[y0 : y0 + ch, x0 : x0 + cw] = resized
-    return canvas, Geometry(src_h, src_w, height, width, x0, y0, cw, ch)
+    canvas[g.y0 : g.y0 + g.content_height, g.x0 : g.x0 + g.content_width] = resize_image(image, g.content_width, g.content_height)
+    return canvas, g
 
 
 def to_input(images: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from engines.metadata import InputSpec, OutputSpec
-from engines.transforms import PAD_VALUE, Geometry, ResizeMode
+from engines.transforms import PAD_VALUE, Geometry, ResizeMode, fit_geometry
 
 
 def upload(frames: np.ndarray | Sequence[np.ndarray], device: str | torch.device) -> torch.Tensor:
@@ -110,17 +110,14 @@ def _linear(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 def fit(frames: torch.Tensor, height: int, width: int, mode: ResizeMode = "stretch") -> tuple[torch.Tensor, Geometry]:
     """Same-size BGR uint8 frames (N×H×W×3) → the model size, stretched or letterboxed, with the geometry."""
-    src_h, src_w = int(frames.shape[1]), int(frames.shape[2])
+    g = fit_geometry(int(frames.shape[1]), int(frames.shape[2]), height, width, mode)
     if mode == "stretch":
-        return resize_image(frames, height, width), Geometry(src_h, src_w, height, width, 0, 0, width, height)
-    if mode != "letterbox":
-        raise ValueError(f"unknown resize mode {mode!r}; one of stretch, letterbox")
-    scale = min(width / src_w, height / src_h)
-    cw, ch = max(1, round(src_w * scale)), max(1, round(src_h * scale))
-    x0, y0 = (width - cw) // 2, (height - ch) // 2
+        return resize_image(frames, height, width), g
     canvas = torch.full((frames.shape[0], height, width, 3), PAD_VALUE, dtype=torch.uint8, device=frames.device)
-    canvas[:, y0 : y0 + ch, x0 : x0 + cw] = resize_image(frames, ch, cw)
-    return canvas, Geometry(src_h, src_w, height, width, x0, y0, cw, ch)
+    canvas[:, g.y0 : g.y0 + g.content_height, g.x0 : g.x0 + g.content_width] = resize_image(
+        frames, g.content_height, g.content_width
+    )
+    return canvas, g
 
 
 def to_input(fitted: torch.Tensor, spec: InputSpec) -> torch.Tensor:
