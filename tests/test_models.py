@@ -119,3 +119,19 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
     torch.save({"model": {}, "architecture": {"name": "unet"}, "payload": Path("x")}, path)
     with pytest.raises(ModelError, match="weights_only"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("name", ["lraspp_mobilenet_v3_small", "lraspp_mobilenet_v3_large"])
+def test_lraspp_low_level_branch_at_stride_4(name: str) -> None:
+    model = create_model(name, num_classes=5, low_level_stride=4).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 67, 131))
+    assert out.shape == (1, 5, 67, 131)
+    # the branch reads C1 (stride 4) instead of C2 (stride 8): a different input width, no other change
+    default = create_model(name, num_classes=5)
+    assert model.classifier.low_classifier.in_channels < default.classifier.low_classifier.in_channels
+    ours = {k: v.shape for k, v in model.state_dict().items()}
+    theirs = {k: v.shape for k, v in default.state_dict().items()}
+    assert {k for k in ours if ours[k] != theirs.get(k)} == {"classifier.low_classifier.weight"}
+    with pytest.raises(ValueError, match="low_level_stride"):
+        create_model(name, num_classes=5, low_level_stride=16)

@@ -45,13 +45,17 @@ def create_model(name: str, *, num_classes: int, **kwargs: Any) -> nn.Module:
 
 
 @register_model
-def lraspp_mobilenet_v3_large(*, num_classes: int, output_stride: int = 16, inter_channels: int = 128) -> nn.Module:
-    return build_lraspp(variant="large", num_classes=num_classes, output_stride=output_stride, inter_channels=inter_channels)
+def lraspp_mobilenet_v3_large(*, num_classes: int, output_stride: int = 16, inter_channels: int = 128,
+                              low_level_stride: int = 8) -> nn.Module:
+    return build_lraspp(variant="large", num_classes=num_classes, output_stride=output_stride,
+                        inter_channels=inter_channels, low_level_stride=low_level_stride)
 
 
 @register_model
-def lraspp_mobilenet_v3_small(*, num_classes: int, output_stride: int = 16, inter_channels: int = 128) -> nn.Module:
-    return build_lraspp(variant="small", num_classes=num_classes, output_stride=output_stride, inter_channels=inter_channels)
+def lraspp_mobilenet_v3_small(*, num_classes: int, output_stride: int = 16, inter_channels: int = 128,
+                              low_level_stride: int = 8) -> nn.Module:
+    return build_lraspp(variant="small", num_classes=num_classes, output_stride=output_stride,
+                        inter_channels=inter_channels, low_level_stride=low_level_stride)
 
 
 @register_model

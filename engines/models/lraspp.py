@@ -58,9 +58,15 @@ class LRASPP(nn.Module):
 
 
 def build_lraspp(*, variant: str, num_classes: int, output_stride: int = 16, inter_channels: int = 128,
-                 width_mult: float = 1.0) -> LRASPP:
+                 width_mult: float = 1.0, low_level_stride: int = 8) -> LRASPP:
+    """``low_level_stride`` 8 takes the low-level branch from C2, as the paper and torchvision do;
+    4 takes it from C1, which places thin structures (poles, people) on a grid twice as fine for
+    about the same compute (the classifier runs on a small map; the final upsampling is unchanged)."""
+    if low_level_stride not in (4, 8):
+        raise ValueError(f"low_level_stride must be 4 or 8, not {low_level_stride}")
     features = mobilenet_v3_features(variant, output_stride=output_stride, width_mult=width_mult)
-    low_index = features.stage_indices[-4]  # C2, output stride 8
-    low_channels = features.channels[-4]
+    stage = -4 if low_level_stride == 8 else -5  # C2 (stride 8) or C1 (stride 4)
+    low_index = features.stage_indices[stage]
+    low_channels = features.channels[stage]
     high_channels = features.channels[-1]
     return LRASPP(features.layers, low_index, low_channels, high_channels, num_classes, inter_channels)
