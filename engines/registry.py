@@ -51,6 +51,32 @@ def backend_for(path: str | Path, backend: str = "auto") -> str:
         ) from None
 
 
+def resolve_device(backend: str, device: str) -> str:
+    """``device`` as given, or for ``auto`` the GPU when the backend can use one here, else the CPU.
+
+    ONNX Runtime: ``cuda`` when its TensorRT or CUDA execution provider is installed (onnxruntime-gpu);
+    PyTorch: ``cuda`` when torch sees a GPU; TensorRT: always ``cuda``.
+    """
+    if device != "auto":
+        return device
+    if backend == "tensorrt":
+        return "cuda"
+    if backend == "onnxruntime":
+        try:
+            import onnxruntime
+        except ImportError:
+            return "cpu"
+        gpu = {"TensorrtExecutionProvider", "CUDAExecutionProvider"} & set(onnxruntime.get_available_providers())
+        return "cuda" if gpu else "cpu"
+    if backend == "torch":
+        try:
+            import torch
+        except ImportError:
+            return "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cpu"
+
+
 def backend_class(name: str) -> type:
     module_name, _, class_name = BACKENDS[name].partition(":")
     try:
@@ -67,12 +93,15 @@ def open_engine(
     path: str | Path,
     *,
     backend: str = "auto",
-    device: str = "cpu",
+    device: str = "auto",
     threads: int | None = None,
     meta: ModelMeta | None = None,
     **options: Any,
 ) -> Engine:
-    """Open ``path`` with the right backend, reading its sidecar unless ``meta`` is given."""
+    """Open ``path`` with the right backend, reading its sidecar unless ``meta`` is given.
+
+    ``device`` ``auto`` picks the GPU when the backend can use one on this machine (see
+    ``resolve_device``), else the CPU."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file {path} does not exist; check model.path or --model")
@@ -82,5 +111,5 @@ def open_engine(
     if meta is None:
         meta = load_for_model(path)
     cls = backend_class(name)
-    engine: Engine = cls(path, meta, device=device, threads=threads, **options)
+    engine: Engine = cls(path, meta, device=resolve_device(name, device), threads=threads, **options)
     return engine

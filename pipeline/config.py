@@ -58,7 +58,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "source.reconnect.open_timeout_s": (0.0, None, True),
 }
 
-_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def load_config(
@@ -121,7 +121,7 @@ def _check_values(config: Config, where: yaml_config.Places) -> None:
             hi = "" if high is None else f"<= {high}"
             raise ConfigError(f"{where(key)}: {key} is {value}; it must be {' and '.join(p for p in (lo, hi) if p)}")
     if not _DEVICE.match(config.model.device):
-        raise ConfigError(f"{where('model.device')}: model.device is {config.model.device!r}; use cpu, cuda or cuda:N")
+        raise ConfigError(f"{where('model.device')}: model.device is {config.model.device!r}; use auto, cpu, cuda or cuda:N")
     size = config.preprocess.size
     if size is not None and (len(size) != 2 or any(v <= 0 for v in size)):
         raise ConfigError(

@@ -15,7 +15,7 @@ DEFAULT_SOURCE = "synthetic://street?seed=7&frames=300&size=1280x720&fps=30&came
 class ModelConfig:
     path: str | None = None  # None: the bundled default model (engines/weights/)
     backend: str = "auto"  # auto (by file suffix) | onnxruntime | torch | tensorrt
-    device: str = "cpu"  # cpu | cuda | cuda:N
+    device: str = "auto"  # auto (the GPU when the backend can use one here) | cpu | cuda | cuda:N
     threads: int = 0  # intra-op threads for CPU engines; 0 = the backend's default
     num_classes: int | None = None  # expected class count; a model that differs is refused
     options: dict[str, object] = field(default_factory=dict)  # backend-specific extras

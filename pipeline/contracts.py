@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engines.errors import ConfigError, ModelError
 from engines.metadata import ModelMeta
-from engines.registry import backend_for
+from engines.registry import backend_for, resolve_device
 from pipeline.config_schema import Config
 
 
@@ -67,5 +67,5 @@ def infer_workers(config: Config, model_path: Path) -> int:
         backend = backend_for(model_path, config.model.backend)
     except ModelError:
         return 1
-    cpu_onnx = backend == "onnxruntime" and config.model.device == "cpu"
+    cpu_onnx = backend == "onnxruntime" and resolve_device(backend, config.model.device) == "cpu"
     return 2 if cpu_onnx and (os.cpu_count() or 1) >= 2 else 1

@@ -397,11 +397,12 @@ class Pipeline:
         summary.update(snap)
         summary["queues"] = queues
         summary["sources"] = sources
+        engine = self._infer.engine
         summary["model"] = {
             "path": str(self.model_path),
             "name": self.meta.name,
-            "backend": self.config.model.backend,
-            "device": self.config.model.device,
+            "backend": engine.backend if engine is not None else self.config.model.backend,
+            "device": engine.device if engine is not None else self.config.model.device,
             "input": f"{self.input_size[0]}x{self.input_size[1]}",
             "batch": self._infer.max_batch,
         }

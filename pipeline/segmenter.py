@@ -67,7 +67,7 @@ class Segmenter:
         path: str | Path | None = None,
         *,
         backend: str = "auto",
-        device: str = "cpu",
+        device: str = "auto",
         threads: int | None = None,
         resize: str = "stretch",
         **options: Any,
