@@ -107,17 +107,17 @@ class SegmentationLoss(nn.Module):
         return hard.mean()
 
     def _dice(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # Per-class soft Dice without a one-hot tensor (which would be N×K×H×W int64): the
+        # intersection gathers each pixel's probability of its true class and sums it per class.
         probs = logits.softmax(dim=1)
-        valid = (target != IGNORE_INDEX).unsqueeze(1)
-        safe = torch.where(valid.squeeze(1), target, torch.zeros_like(target))
-        onehot = F.one_hot(safe, self.num_classes).permute(0, 3, 1, 2).to(probs.dtype)
-        probs = probs * valid
-        onehot = onehot * valid
-        dims = (0, 2, 3)
-        inter = (probs * onehot).sum(dims)
-        denom = probs.sum(dims) + onehot.sum(dims)
-        present = onehot.sum(dims) > 0
-        if not present.any():
+        valid = target != IGNORE_INDEX
+        labels = target[valid]
+        if labels.numel() == 0:
             return logits.sum() * 0.0
-        dice = (2 * inter + 1.0) / (denom + 1.0)
+        true_prob = probs.gather(1, torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1)).squeeze(1)[valid]
+        inter = probs.new_zeros(self.num_classes).index_add_(0, labels, true_prob)
+        prob_sum = (probs * valid.unsqueeze(1)).sum(dim=(0, 2, 3))
+        label_sum = torch.bincount(labels, minlength=self.num_classes).to(probs.dtype)
+        present = label_sum > 0
+        dice = (2 * inter + 1.0) / (prob_sum + label_sum + 1.0)
         return (1.0 - dice[present]).mean()
