@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -360,13 +360,43 @@ def test_a_pipeline_starts_once(tiny_model: Path) -> None:
 # --------------------------------------------------------------------------- several sources
 
 
+class Lockstep:
+    """Lets no source read frame n+1 before every other unfinished source has read frame n.
+
+    Production is then balanced whatever the thread scheduling, so the order in which the
+    pipeline serves the capture queues decides the output order: a round-robin reader keeps the
+    sources within a frame or two of each other, a reader that prefers one queue lets that source
+    run ahead by a whole capture queue.
+    """
+
+    def __init__(self, sources: Sequence[ListSource]) -> None:
+        self.sources = list(sources)
+        self.cond = threading.Condition()
+        for source in self.sources:
+            inner = source.read
+
+            def read(source: ListSource = source, inner: Callable[[], Frame | None] = inner) -> Frame | None:
+                with self.cond:
+                    self.cond.wait_for(lambda: all(
+                        other.index >= source.index or other.index >= other.count or other.closed.is_set()
+                        for other in self.sources))
+                    frame = inner()
+                    self.cond.notify_all()
+                    return frame
+
+            source.read = read  # type: ignore[method-assign]
+
+
 def test_several_sources_are_served_fairly(tiny_model: Path) -> None:
+    sources = [ListSource("a", 30), ListSource("b", 30), ListSource("c", 30)]
+    Lockstep(sources)
     sink = RecordingSink()
-    Pipeline([ListSource("a", 30), ListSource("b", 30), ListSource("c", 30)], sink, model=tiny_model).run()
+    Pipeline(sources, sink, config=config(runtime={"queue_size": 8}), model=tiny_model).run()
     order = [r.frame.source_id for r in sink.results]
     assert len(order) == 90
-    first = order[:15]
-    assert all(first.count(s) >= 3 for s in "abc"), first
+    for n in range(1, 91):
+        counts = [order[:n].count(s) for s in "abc"]
+        assert max(counts) - min(counts) <= 3, (n, order[:n])
     for s in "abc":
         assert [r.frame.index for r in sink.results if r.frame.source_id == s] == list(range(30))
 
