@@ -269,7 +269,7 @@ def test_stop_is_prompt_while_a_source_read_blocks(tiny_model: Path) -> None:
         time.sleep(0.01)
     started = time.monotonic()
     pipe.stop()
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.5  # stop() does not wait for the blocked read
     assert pipe.join(timeout=2.0)
     assert time.monotonic() - started < 1.5
     assert source.close_calls >= 1  # the stuck read was released by closing the source
@@ -443,7 +443,7 @@ def test_a_slow_single_source_is_not_held_back_by_batching(
     Pipeline(source, sink, model=tiny_model, config=cfg).run()
     assert max(batches) == 1
     latencies = [(t - r.frame.capture_time) * 1000 for r, t in zip(sink.results, sink.arrivals, strict=True)]
-    assert max(latencies) < 150  # never waits for a batch that will not fill (that would be ~600 ms)
+    assert max(latencies) < 300  # never waits for a batch that will not fill (that would be ~600 ms)
 
 
 # --------------------------------------------------------------------------- contracts
@@ -517,7 +517,7 @@ def test_push_source_live_never_blocks_the_host(tiny_model: Path, engine_hook: C
         started = time.monotonic()
         for i in range(200):
             source.push(image, pts=float(i))
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2.0  # blocking on the 20 ms engine would take 4 s
         time.sleep(0.2)
         assert pipe.live
     assert 0 < len(got) < 200
