@@ -38,7 +38,7 @@ from pipeline.pipeline import Pipeline
 from pipeline.sinks.callback import CallbackSink
 from pipeline.sources import open_source
 
-DEFAULT_SOURCE = "synthetic://street?seed=7&frames=0&size=640x360&fps=30&camera=dashcam"
+DEFAULT_SOURCE = "synthetic://street?seed=2026&frames=0&size=640x360&fps=30&camera=dashcam"
 STALL_S = 2.0
 
 

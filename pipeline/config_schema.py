@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEFAULT_SOURCE = "synthetic://street?seed=7&frames=300&size=1280x720&fps=30&camera=dashcam"
+DEFAULT_SOURCE = "synthetic://street?seed=2026&frames=300&size=1280x720&fps=30&camera=dashcam"
 
 
 @dataclass

@@ -397,12 +397,11 @@ class Pipeline:
         summary.update(snap)
         summary["queues"] = queues
         summary["sources"] = sources
-        engine = self._infer.engine
         summary["model"] = {
             "path": str(self.model_path),
             "name": self.meta.name,
-            "backend": engine.backend if engine is not None else self.config.model.backend,
-            "device": engine.device if engine is not None else self.config.model.device,
+            "backend": self._infer.engine_backend or self.config.model.backend,
+            "device": self._infer.engine_device or self.config.model.device,
             "input": f"{self.input_size[0]}x{self.input_size[1]}",
             "batch": self._infer.max_batch,
         }

@@ -350,6 +350,12 @@ def test_a_model_that_cannot_load_fails_start_with_the_user_error(tmp_path: Path
     assert source.close_calls >= 1 and pipe.state == "failed"
 
 
+def test_the_summary_names_the_engine_that_ran_not_the_request(tiny_model: Path) -> None:
+    summary = Pipeline(ListSource(count=3), model=tiny_model).run()  # model.backend/device: auto
+    assert summary["model"]["backend"] == "onnxruntime"
+    assert summary["model"]["device"] == "cpu"  # this onnxruntime has no GPU provider
+
+
 def test_a_pipeline_starts_once(tiny_model: Path) -> None:
     pipe = Pipeline(ListSource(count=2), model=tiny_model)
     pipe.run()

@@ -40,12 +40,15 @@ class InferStage:
         self.warmup = warmup
         self.engine: Engine | None = None
         self.max_batch = 1
+        self.engine_backend: str | None = None  # what actually ran ("auto" resolved); kept after stop()
+        self.engine_device: str | None = None
 
     def start(self) -> None:
         self.engine = open_engine(
             self.model_path, backend=self.backend, device=self.device, threads=self.threads, **self.options
         )
         self.max_batch = max(1, min(self.batch_size, int(self.engine.max_batch)))
+        self.engine_backend, self.engine_device = self.engine.backend, self.engine.device
         if self.warmup:
             self.engine.warmup(self.warmup)
 
