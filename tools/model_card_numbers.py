@@ -1,6 +1,6 @@
 """The numbers in engines/weights/MODEL_CARD.md: accuracy on unseen seeds and engine-only speed.
 
-    python tools/model_card_numbers.py engines/weights/lraspp_mbv3_street.onnx --json out/model_card.json
+    python -m tools.model_card_numbers engines/weights/lraspp_mbv3_street.onnx --json out/model_card.json
 
 Accuracy: ``engines.evaluate`` on synthetic streams whose seeds were never used in training or
 validation (training used seeds 0-799, validation 10000-10011), both cameras, at 1280×720; the
