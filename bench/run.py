@@ -121,7 +121,8 @@ class Bench:
                 "path": str(self.model), "name": self.meta.name, "architecture": self.meta.architecture.get("name"),
                 "input": f"{self.meta.input.height}x{self.meta.input.width}", "dtype": self.meta.input.dtype,
                 "layout": self.meta.input.layout, "output": self.meta.output.kind, "precision": self.meta.precision,
-                "classes": self.meta.num_classes, "weights": self.meta.provenance.get("weights"),
+                "classes": self.meta.num_classes,
+                "weights": self.meta.provenance.get("weights") or _trained_from(self.meta.provenance),
             },
             "clip": {"path": str(self.clip), "size": f"{width}x{height}", "codec": "h264"},
             "pipeline_settings": dict(self.settings),
@@ -334,6 +335,11 @@ class Bench:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _trained_from(provenance: Mapping[str, Any]) -> str | None:
+    checkpoint = provenance.get("checkpoint")
+    return f"trained (checkpoint {checkpoint})" if checkpoint else None
 
 
 def bundled_model() -> Path:
