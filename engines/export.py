@@ -29,6 +29,7 @@ from engines.checkpoints import LoadedCheckpoint, default_names, default_palette
 from engines.errors import ModelError, UserInputError
 from engines.metadata import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelMeta, OutputSpec
 from engines.models import create_model, list_models
+from engines.models.blocks import calibrate_norm_statistics
 from engines.models.deploy import DeployModel
 from engines.parity import ParityError, ParityReport, check_parity
 
@@ -243,13 +244,14 @@ def _export_from_args(args: argparse.Namespace) -> ExportResult:
     if args.model:
         if args.num_classes is None:
             raise UserInputError("--model needs --num-classes (e.g. --num-classes 19)")
-        net = create_model(args.model, num_classes=args.num_classes)
         torch.manual_seed(0)
+        net = create_model(args.model, num_classes=args.num_classes)
+        input_size = args.input_size or (512, 1024)
+        calibrate_norm_statistics(net, *input_size)
         architecture = {"name": args.model, "kwargs": {"num_classes": args.num_classes}}
         names, palette = default_classes(args.num_classes)
-        provenance: dict[str, Any] = {"weights": "random initialisation (export test)"}
+        provenance: dict[str, Any] = {"weights": "random initialisation, BatchNorm statistics of random frames (export test)"}
         metrics: dict[str, Any] = {}
-        input_size = args.input_size or (512, 1024)
         name = args.name or args.model
     else:
         loaded: LoadedCheckpoint = load_checkpoint(args.checkpoint, arch=args.arch, num_classes=args.num_classes)

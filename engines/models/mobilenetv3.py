@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from engines.models.blocks import ConvBNAct, SqueezeExcitation, make_divisible
+from engines.models.blocks import ConvBNAct, SqueezeExcitation, init_weights, make_divisible
 
 BN_EPS, BN_MOMENTUM = 0.001, 0.01
 
@@ -134,6 +134,7 @@ def mobilenet_v3_features(variant: str = "large", *, output_stride: int = 16, wi
     last_in = configs[-1].out_channels
     last = ConvBNAct(last_in, 6 * last_in, 1, activation=nn.Hardswish, norm=_norm)
     layers = nn.Sequential(stem, *blocks, last)
+    init_weights(layers)
     indices = (0, *[i + 1 for i, b in enumerate(blocks) if b.is_strided], len(layers) - 1)
     channels = tuple(_out_channels(layers[i]) for i in indices)
     return Features(layers, indices, channels)

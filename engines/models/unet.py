@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from engines.models.blocks import ConvBNAct, upsample_to
+from engines.models.blocks import ConvBNAct, init_weights, upsample_to
 
 
 class DoubleConv(nn.Sequential):
@@ -42,6 +42,7 @@ class UNet(nn.Module):
         self.down = nn.ModuleList(DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
         self.up = nn.ModuleList(Up(widths[i + 1], widths[i], widths[i]) for i in reversed(range(depth)))
         self.classifier = nn.Conv2d(widths[0], num_classes, 1)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = [self.stem(x)]
