@@ -94,8 +94,16 @@ class Watcher:
         )
         return next(t for t, _ in self.frames if t > moment)
 
-    def status_after(self, moment: float, state: SourceState) -> SourceStatus:
-        return next(s for s in self.statuses if s.time >= moment and s.state is state)
+    def status_after(self, moment: float, state: SourceState) -> SourceStatus | None:
+        return next((s for s in self.statuses if s.time >= moment and s.state is state), None)
+
+    def wait_for_status(self, moment: float, state: SourceState, timeout: float) -> SourceStatus:
+        """The first ``state`` report since ``moment``, waited for. (Waiting on ``source.state`` and
+        then reading the list races: on_status is called just after the change, outside its lock.)"""
+        self.wait_for(lambda: self.status_after(moment, state) is not None, timeout, f"{state.value} report")
+        status = self.status_after(moment, state)
+        assert status is not None
+        return status
 
     def reasons(self) -> list[str]:
         return [f"{s.state.value}: {s.reason}" for s in self.statuses]
@@ -142,10 +150,7 @@ def test_server_frozen_then_thawed(server: RtspServer) -> None:
     watcher = Watcher(server.url).start()
     frozen = time.monotonic()
     server.freeze()
-    watcher.wait_for(
-        lambda: watcher.source.state is not SourceState.STREAMING, STALL_S + 2 * SLACK_S, "stall"
-    )
-    stall = watcher.status_after(frozen, SourceState.RECONNECTING)
+    stall = watcher.wait_for_status(frozen, SourceState.RECONNECTING, STALL_S + 2 * SLACK_S)
     assert "stalled" in stall.reason
     assert stall.time - frozen < STALL_S + SLACK_S  # the watchdog, not FFmpeg's 30 s per buffered frame
     time.sleep(max(0.0, frozen + STALL_S + 1.0 - time.monotonic()))
@@ -287,10 +292,8 @@ def test_http_mjpeg_frozen_then_killed_and_restarted() -> None:
         watcher = Watcher(server.url, size=(160, 120)).start()
         frozen = time.monotonic()
         server.freeze()
-        watcher.wait_for(
-            lambda: watcher.source.state is not SourceState.STREAMING, STALL_S + 2 * SLACK_S, "stall"
-        )
-        assert "stalled" in watcher.status_after(frozen, SourceState.RECONNECTING).reason
+        stall = watcher.wait_for_status(frozen, SourceState.RECONNECTING, STALL_S + 2 * SLACK_S)
+        assert "stalled" in stall.reason
         time.sleep(max(0.0, frozen + STALL_S + 1.0 - time.monotonic()))
         server.thaw()
         thawed = time.monotonic()
