@@ -52,11 +52,13 @@ def load_init_weights(
 ) -> dict[str, list[str]]:
     """Initialise ``model`` from a local state dict (torchvision layout, or a segstream checkpoint).
 
-    Read with ``weights_only=True``. Keys must match exactly, with two exceptions made for
-    fine-tuning to another label set: head tensors (``head_prefixes``) whose shape differs (a
-    different class count) keep their fresh initialisation, and head keys the model does not have
-    (torchvision's ``aux_classifier.*`` when training without the auxiliary loss) are dropped.
-    Anything else that differs is a ModelError naming the keys. Returns the replaced and dropped keys.
+    Read with ``weights_only=True``. The backbone's keys must match exactly; the head
+    (``head_prefixes``) may differ, for fine-tuning to another label set or another head: head
+    tensors the file lacks or holds in another shape (a different class count, an LR-ASPP file for
+    a DeepLabv3 model) keep their fresh initialisation, and head keys the model does not have
+    (torchvision's ``aux_classifier.*`` when training without the auxiliary loss, the other head's
+    layers) are dropped. Anything else that differs is a ModelError naming the keys. Returns the
+    replaced (freshly initialised) and dropped keys.
     """
     from engines.checkpoints import read_checkpoint
 
@@ -69,11 +71,11 @@ def load_init_weights(
         raise ModelError(f"init_checkpoint {path} is not a state dict of tensors")
     own = model.state_dict()
     prefixes = tuple(head_prefixes)
-    missing = [k for k in own if k not in data]
+    missing = [k for k in own if k not in data and not k.startswith(prefixes)]
     unexpected = [k for k in data if k not in own and not k.startswith(prefixes)]
     dropped = [k for k in data if k not in own and k.startswith(prefixes)]
     mismatched = [k for k in own if k in data and tuple(data[k].shape) != tuple(own[k].shape)]
-    replaced = [k for k in mismatched if k.startswith(prefixes)]
+    replaced = [k for k in own if k.startswith(prefixes) and (k not in data or k in mismatched)]
     mismatched = [k for k in mismatched if not k.startswith(prefixes)]
     problems = []
     if missing:

@@ -159,6 +159,26 @@ def test_init_checkpoint_drops_torchvision_aux_head(tmp_path: Path) -> None:
     assert report["replaced"] == [] and report["dropped"] and all(k.startswith("aux_classifier.") for k in report["dropped"])
 
 
+def test_init_checkpoint_moves_a_backbone_to_another_head(tmp_path: Path) -> None:
+    from engines.models import create_model
+
+    torch.manual_seed(0)
+    lraspp = create_model("lraspp_mobilenet_v3_small", num_classes=19)
+    torch.save({"model": lraspp.state_dict()}, tmp_path / "lraspp.pt")
+    deeplab = create_model("deeplabv3_mobilenet_v3_small", num_classes=19)
+    fresh = {k: v.clone() for k, v in deeplab.state_dict().items()}
+    report = load_init_weights(deeplab, tmp_path / "lraspp.pt")
+    assert report["replaced"] and all(k.startswith("classifier.") for k in report["replaced"])
+    assert sorted(report["replaced"]) == sorted(k for k in fresh if k.startswith("classifier."))
+    assert report["dropped"] and all(k.startswith("classifier.") for k in report["dropped"])
+    for key, value in deeplab.state_dict().items():
+        expected = fresh[key] if key.startswith("classifier.") else lraspp.state_dict()[key]
+        torch.testing.assert_close(value, expected)
+    # The backbone still has to match: a Small backbone does not initialise a Large one.
+    with pytest.raises(ModelError, match="missing key"):
+        load_init_weights(create_model("deeplabv3_mobilenet_v3_large", num_classes=19), tmp_path / "lraspp.pt")
+
+
 def test_init_checkpoint_must_be_safe_to_load(tmp_path: Path) -> None:
     from engines.models import create_model
 
