@@ -62,6 +62,7 @@ class StepBatches(torch.utils.data.Dataset):  # type: ignore[type-arg]
         self.augment = AugmentConfig(
             enabled=a.enabled, scale=(a.scale[0], a.scale[1]), hflip=a.hflip, brightness=a.brightness,
             contrast=a.contrast, saturation=a.saturation, hue=a.hue, blur=a.blur, noise=a.noise,
+            crop=None if a.crop is None else (a.crop[0], a.crop[1]),
         )
         self.spec = torch_input_spec(self.height, self.width)
         self._perms: dict[int, np.ndarray] = {}

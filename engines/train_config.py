@@ -47,6 +47,7 @@ class AugmentSection:
     hue: float = 0.02
     blur: float = 0.1
     noise: float = 3.0
+    crop: list[int] | None = None
 
 
 @dataclass
@@ -146,6 +147,11 @@ def validate(cfg: TrainConfig, where: str | Places) -> None:
             raise ConfigError(f"{at(key)}: {key} is {value!r}; expected one of {', '.join(allowed)}")
     if len(cfg.data.input_size) != 2 or min(cfg.data.input_size) < 8:
         raise ConfigError(f"{at('data.input_size')}: data.input_size must be [height, width] of at least 8, got {cfg.data.input_size}")
+    crop = cfg.augment.crop
+    if crop is not None and (len(crop) != 2 or min(crop) < 8 or crop[0] > cfg.data.input_size[0]
+                             or crop[1] > cfg.data.input_size[1]):
+        raise ConfigError(f"{at('augment.crop')}: augment.crop must be null or [height, width] within "
+                          f"data.input_size {cfg.data.input_size}, got {crop}")
     if not cfg.data.train:
         raise ConfigError(f"{at('data.train')}: data.train names no dataset")
     positive = {"schedule.steps": cfg.schedule.steps, "train.batch_size": cfg.train.batch_size,

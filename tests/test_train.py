@@ -121,6 +121,31 @@ def test_input_normalisation_is_to_input(cityscapes_root: Path) -> None:
     assert spec.color == "RGB" and spec.mean == (0.485, 0.456, 0.406) and spec.std == (0.229, 0.224, 0.225)
 
 
+def test_crop_is_a_window_of_the_uncropped_sample_at_the_same_scale(cityscapes_root: Path) -> None:
+    """augment.crop cuts the zoomed, flipped sample: no resizing, image and labels from the same window."""
+    from engines.data.augment import AugmentConfig, geometric, training_sample
+    from engines.data.datasets import open_dataset
+
+    sample = open_dataset(f"cityscapes:{cityscapes_root}:train")[0]
+    plain = AugmentConfig(scale=(0.8, 1.25), hflip=0.5, brightness=0, contrast=0, saturation=0, hue=0,
+                          blur=0, noise=0)
+    cropped = AugmentConfig(**{**plain.__dict__, "crop": (16, 24)})
+    for seed in range(6):
+        full_image, full_labels = geometric(sample.image, sample.labels, 32, 64, np.random.default_rng(seed),
+                                            plain.scale, plain.hflip)
+        image, labels = training_sample(sample.image, sample.labels, 32, 64, cropped, np.random.default_rng(seed))
+        assert image.shape == (16, 24, 3) and labels.shape == (16, 24)
+        hits = [(y, x) for y in range(17) for x in range(41)
+                if np.array_equal(full_labels[y:y + 16, x:x + 24], labels)
+                and np.array_equal(full_image[y:y + 16, x:x + 24], image)]
+        assert hits, f"seed {seed}: the crop is not a window of the uncropped sample"
+    cfg = tiny_config(cityscapes_root, Path("unused"), "augment.crop=[16, 24]")
+    x, y = StepBatches(open_dataset(f"cityscapes:{cityscapes_root}:train"), cfg)[0]
+    assert x.shape == (4, 3, 16, 24) and y.shape == (4, 16, 24)
+    with pytest.raises(ConfigError, match="augment.crop"):
+        tiny_config(cityscapes_root, Path("unused"), "augment.crop=[64, 64]")
+
+
 def test_poly_schedule_with_warmup() -> None:
     cfg = load_config(TINY, ["schedule.steps=100", "schedule.warmup_steps=10", "schedule.warmup_factor=0.1",
                              "optim.lr=0.01", "schedule.min_lr=0.0"])

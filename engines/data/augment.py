@@ -9,6 +9,8 @@
    inference) and ``engines.transforms.resize_mask`` (the mask: nearest neighbour, so only valid
    class values and 255 ever appear). With ``s = 1`` the window is the whole frame and the result
    is bit-identical to inference preprocessing. A horizontal flip flips both.
+   With ``crop`` set, a random window of that size is then cut from both (no resizing: pixels keep
+   their inference scale, a step just sees fewer of them).
 2. **Photometric, image only:** brightness, contrast, saturation, hue, blur, noise.
 
 Normalisation is not done here: the trainer feeds the result to ``engines.transforms.to_input``,
@@ -41,11 +43,14 @@ class AugmentConfig:
     hue: float = 0.02  # ± fraction of the hue circle
     blur: float = 0.1  # probability of a light Gaussian blur
     noise: float = 3.0  # std of Gaussian pixel noise in 0..255 units (0: off); applied with p = 0.5
+    crop: tuple[int, int] | None = None  # (height, width) window of the model-size sample; None = all of it
 
     def __post_init__(self) -> None:
         lo, hi = self.scale
         if not 0 < lo <= hi:
             raise ValueError(f"augment.scale must be [low, high] with 0 < low <= high, got {list(self.scale)}")
+        if self.crop is not None and (len(self.crop) != 2 or min(self.crop) < 8):
+            raise ValueError(f"augment.crop must be null or [height, width] of at least 8, got {list(self.crop)}")
         for name in ("hflip", "blur"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"augment.{name} is a probability: 0..1, got {getattr(self, name)}")
@@ -132,6 +137,19 @@ def photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator)
     return result
 
 
+def random_crop(
+    image: np.ndarray, labels: np.ndarray, height: int, width: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same random ``height``×``width`` window of image and labels (no resizing)."""
+    src_h, src_w = labels.shape[:2]
+    if height > src_h or width > src_w:
+        raise ValueError(f"augment.crop {height}x{width} is larger than the {src_h}x{src_w} sample")
+    y0 = int(rng.integers(0, src_h - height + 1))
+    x0 = int(rng.integers(0, src_w - width + 1))
+    window = (slice(y0, y0 + height), slice(x0, x0 + width))
+    return np.ascontiguousarray(image[window]), np.ascontiguousarray(labels[window])
+
+
 def training_sample(
     image: np.ndarray,
     labels: np.ndarray,
@@ -140,8 +158,12 @@ def training_sample(
     cfg: AugmentConfig,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A BGR uint8 image and uint8 labels of ``height``×``width``, augmented per ``cfg``."""
+    """A BGR uint8 image and uint8 labels of ``height``×``width`` (or ``cfg.crop`` of them), augmented
+    per ``cfg``. The crop is taken after the zoom, so pixels keep the scale they have at inference;
+    a fully convolutional network then learns on a fraction of the pixels per step."""
     if not cfg.enabled:
         return geometric(image, labels, height, width, rng)
     image, labels = geometric(image, labels, height, width, rng, cfg.scale, cfg.hflip)
+    if cfg.crop is not None:
+        image, labels = random_crop(image, labels, cfg.crop[0], cfg.crop[1], rng)
     return photometric(image, cfg, rng), labels
