@@ -65,7 +65,8 @@ def resolution_ceiling(model: Path, uri: str = POOLED) -> dict[str, Any]:
     dataset = open_dataset(uri)
     for i in range(len(dataset)):
         labels = dataset[i].labels
-        geometry = transforms.fit_geometry(*labels.shape, meta.input.height, meta.input.width)
+        height, width = labels.shape
+        geometry = transforms.fit_geometry(height, width, meta.input.height, meta.input.width)
         small = transforms.resize_mask(labels, meta.input.width, meta.input.height)
         small[small == IGNORE_INDEX] = 0  # an ignored pixel must still be predicted as something
         matrix.update(transforms.restore_class_map(small, geometry), labels)
