@@ -183,6 +183,15 @@ class TrainResult:
     onnx: Path | None = None
 
 
+def _some(keys: Sequence[str], shown: int = 4) -> str:
+    """``keys`` for a log line: all of a few, else the count and the first ones."""
+    if not keys:
+        return "none"
+    if len(keys) <= shown:
+        return ", ".join(keys)
+    return f"{len(keys)} ({', '.join(keys[:shown])}, ...)"
+
+
 def _log(path: Path, record: dict[str, Any]) -> None:
     with path.open("a") as fh:
         fh.write(json.dumps(record) + "\n")
@@ -248,8 +257,8 @@ def train(
     model, architecture = build_model(cfg, num_classes)
     if cfg.model.init_checkpoint and resume is None:
         report = load_init_weights(model, cfg.model.init_checkpoint)
-        say(f"initialised from {cfg.model.init_checkpoint}; fresh head tensors: {report['replaced'] or 'none'}; "
-            f"dropped: {report['dropped'] or 'none'}")
+        say(f"initialised from {cfg.model.init_checkpoint}; fresh head tensors: {_some(report['replaced'])}; "
+            f"dropped: {_some(report['dropped'])}")
     model.to(device)
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)  # type: ignore[call-overload]

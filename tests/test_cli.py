@@ -1,7 +1,7 @@
 """run_stream.py as a user runs it: exit codes, one-line errors, the summary JSON, signals.
 
 Runs use a tiny real ONNX model (``--model``). The runs that write a video or JSONL use the file
-sinks (pipeline/sinks/); the bare demo run needs the bundled model and is skipped without it.
+sinks (pipeline/sinks/); the bare demo run and the U-Net config run the bundled models.
 """
 
 from __future__ import annotations
@@ -107,7 +107,6 @@ def _wait_for_lines(path: Path, timeout: float = 60) -> None:
 
 
 def _start(tiny_model: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], Path, Path]:
-    pytest.importorskip("pipeline.sinks.jsonl")
     stats, records = tmp_path / "s.json", tmp_path / "r.jsonl"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
@@ -120,7 +119,6 @@ def _start(tiny_model: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Po
 
 
 def test_sigint_exits_130_and_leaves_a_playable_video_and_the_summary(tiny_model: Path, tmp_path: Path) -> None:
-    pytest.importorskip("pipeline.sinks.video")
     import av
 
     video = tmp_path / "out.mp4"
@@ -169,9 +167,17 @@ def test_second_ctrl_c_exits_at_once() -> None:
 
 def test_bare_run_is_the_demo(tmp_path: Path) -> None:
     assert default_model_path().is_file(), "the bundled model (engines/weights/) is part of the repository"
-    pytest.importorskip("pipeline.sinks.video")
     result = run("--max-frames", "5", "--json", "s.json", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "segstream_demo.mp4").is_file()
     assert "out/segstream_demo.mp4" in result.stdout
     assert json.loads((tmp_path / "s.json").read_text())["frames"] == 5
+
+
+def test_unet_config_runs_the_bundled_unet(tmp_path: Path) -> None:
+    assert (ROOT / "engines" / "weights" / "unet_street.onnx").is_file(), "the U-Net demo model is part of the repository"
+    result = run("--config", str(ROOT / "configs" / "unet.yaml"), "--max-frames", "4", "--json", "s.json", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "model unet_street 256x512" in result.stdout
+    assert (tmp_path / "out" / "unet_demo.mp4").is_file()
+    assert json.loads((tmp_path / "s.json").read_text())["frames"] == 4
