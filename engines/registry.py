@@ -89,6 +89,17 @@ def backend_class(name: str) -> type:
     return cls
 
 
+def check_model_file(path: Path) -> None:
+    """Raise ModelError unless ``path`` is an existing file, saying where models come from."""
+    if not path.exists():
+        raise ModelError(
+            f"model file {path} does not exist; check model.path or --model (models are made by "
+            "`python -m engines.train --config configs/train/NAME.yaml` or `python -m engines.export`)"
+        )
+    if not path.is_file():
+        raise ModelError(f"model path {path} is not a file")
+
+
 def open_engine(
     path: str | Path,
     *,
@@ -103,10 +114,7 @@ def open_engine(
     ``device`` ``auto`` picks the GPU when the backend can use one on this machine (see
     ``resolve_device``), else the CPU."""
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"model file {path} does not exist; check model.path or --model")
-    if not path.is_file():
-        raise ModelError(f"model path {path} is not a file")
+    check_model_file(path)
     name = backend_for(path, backend)
     if meta is None:
         meta = load_for_model(path)

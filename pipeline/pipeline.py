@@ -38,6 +38,7 @@ from typing import Any
 
 from engines.errors import ModelError, PipelineError, SegstreamError
 from engines.metadata import load_for_model
+from engines.registry import check_model_file
 from engines.weights import default_model_path
 from pipeline.config_schema import Config
 from pipeline.contracts import check_contracts, infer_workers
@@ -88,10 +89,7 @@ def resolve_model_path(path: str | Path | None) -> Path:
     candidate = Path(path).expanduser()
     if not candidate.exists() and not candidate.is_absolute() and (PROJECT_ROOT / candidate).exists():
         candidate = PROJECT_ROOT / candidate  # configs name bundled files relative to the project
-    if not candidate.exists():
-        raise ModelError(f"model file {candidate} does not exist; check model.path or --model")
-    if not candidate.is_file():
-        raise ModelError(f"model path {candidate} is not a file")
+    check_model_file(candidate)
     return candidate
 
 

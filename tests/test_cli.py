@@ -72,7 +72,7 @@ def test_user_errors_exit_2_with_one_line(tiny_model: Path, bad_files: Path, arg
 
 def test_missing_model_exits_2(tmp_path: Path) -> None:
     result = run(SMALL.format(n=2), "--model", str(tmp_path / "nope.onnx"))
-    assert_user_error(result, "nope.onnx", "does not exist")
+    assert_user_error(result, "nope.onnx", "does not exist", "python -m engines.train", "python -m engines.export")
 
 
 def test_short_synthetic_run_writes_the_summary(tiny_model: Path, tmp_path: Path) -> None:
