@@ -1,0 +1,31 @@
+"""The measurement tools under tools/ run end to end on a real (tiny) exported model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools import int8_probe
+
+
+def test_int8_probe_quantises_and_times_both_models(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "int8.json"
+    assert int8_probe.main([str(tiny_model), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["p50_ms"]) == {"fp32", "int8"}
+    assert all(v > 0 for v in result["p50_ms"].values())
+    assert result["int8_over_fp32_time"] == pytest.approx(result["p50_ms"]["int8"] / result["p50_ms"]["fp32"], rel=0.01)
+    assert 0.0 <= result["class_map_agreement"] <= 1.0
+    assert result["calibration_frames"] == 2 * len(int8_probe.CALIBRATION_SEEDS)
+
+
+def test_int8_probe_rejects_a_float_input_model(tiny_logits_model: Path) -> None:
+    with pytest.raises(SystemExit, match="uint8 NHWC"):
+        int8_probe.probe(tiny_logits_model)
+
+
+def test_int8_probe_missing_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert int8_probe.main([str(tmp_path / "nope.onnx")]) == 2
+    assert "does not exist" in capsys.readouterr().err
