@@ -137,3 +137,24 @@ def test_lraspp_low_level_branch_at_stride_4(name: str) -> None:
     assert {k for k in ours if ours[k] != theirs.get(k)} == {"classifier.low_classifier.weight"}
     with pytest.raises(ValueError, match="low_level_stride"):
         create_model(name, num_classes=5, low_level_stride=16)
+
+
+def test_cli_lists_every_model_with_its_parameter_count(capsys: pytest.CaptureFixture[str]) -> None:
+    from engines.models.__main__ import main
+
+    assert main(["--size", "64x128"]) == 0
+    out = capsys.readouterr().out
+    for name in list_models():
+        params = sum(p.numel() for p in create_model(name, num_classes=19).parameters())
+        row = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert f"{params:,}" in row
+        assert float(row.split()[-1]) > 0
+
+
+@pytest.mark.parametrize("size", ["abc", "64", "16x16", "64x"])
+def test_cli_rejects_a_bad_size_with_one_line(size: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from engines.models.__main__ import main
+
+    assert main(["--size", size]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --size")

@@ -23,12 +23,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-classes", type=int, default=19)
     parser.add_argument("--size", default="512x1024", help="HxW for the FLOP count")
     args = parser.parse_args(argv)
-    height, width = (int(v) for v in args.size.split("x"))
+    try:
+        height, width = (int(v) for v in args.size.lower().split("x"))
+        if height < 32 or width < 32:
+            raise ValueError
+    except ValueError:
+        print(f"error: --size {args.size!r} is not HxW with both sides >= 32 (e.g. 512x1024)", file=sys.stderr)
+        return 2
     print(f"{'model':32} {'params':>12} {'GFLOPs@' + args.size:>16}")
     for name in list_models():
         model = create_model(name, num_classes=args.num_classes).eval()
         params = sum(p.numel() for p in model.parameters())
         print(f"{name:32} {params:>12,} {count_gflops(model, height, width):>16.2f}")
+    print("GFLOPs count a multiply-add as two FLOPs (torch.utils.flop_counter); torchvision's model "
+          "tables count multiply-adds, half these figures.")
     return 0
 
 
