@@ -16,7 +16,15 @@ def test_int8_probe_quantises_and_times_both_models(tiny_model: Path, tmp_path: 
     result = json.loads(out.read_text())
     assert set(result["p50_ms"]) == {"fp32", "int8"}
     assert all(v > 0 for v in result["p50_ms"].values())
-    assert result["int8_over_fp32_time"] == pytest.approx(result["p50_ms"]["int8"] / result["p50_ms"]["fp32"], rel=0.01)
+    # p50_ms is rounded to 0.01 ms, which on this sub-millisecond model moves the quotient by a few
+    # percent: the reported ratio must lie inside the interval the rounded times allow.
+    fp32, int8 = result["p50_ms"]["fp32"], result["p50_ms"]["int8"]
+    half = 0.005
+    assert (
+        (int8 - half) / (fp32 + half) - 1e-3
+        <= result["int8_over_fp32_time"]
+        <= (int8 + half) / (fp32 - half) + 1e-3
+    )
     assert 0.0 <= result["class_map_agreement"] <= 1.0
     assert result["calibration_frames"] == 2 * len(int8_probe.CALIBRATION_SEEDS)
 
