@@ -396,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     miou = report["miou"]
     print(f"mIoU {miou:.4f}" if miou is not None else "mIoU n/a", f"pixel accuracy {report['pixel_accuracy'] or 0:.4f}",
           f"on {report['num_images']} images ({report['timing']['images_per_s']} img/s) -> {args.json}")
+    if report["predicted_absent"]:
+        stray = ", ".join(f"{name} ({pixels:,} px)" for name, pixels in report["predicted_absent"].items())
+        print(f"predicted but not in the ground truth, IoU 0 each: {stray}")
     return 0
 
 

@@ -131,13 +131,26 @@ class ConfusionMatrix:
             raise ValueError(f"{len(names)} class names for a {self.num_classes}-class matrix")
         return {name: (None if np.isnan(v) else float(v)) for name, v in zip(names, self.iou(), strict=True)}
 
+    def predicted_absent(self, class_names: Sequence[str] | None = None) -> dict[str, int]:
+        """Classes predicted on some pixels but never in the ground truth → predicted pixel count.
+
+        Each scores IoU 0 and still counts in the mean, so on a short clip a few stray pixels of
+        a class the clip lacks cost the mIoU a whole class's share: this names them.
+        """
+        names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
+        if len(names) != self.num_classes:
+            raise ValueError(f"{len(names)} class names for a {self.num_classes}-class matrix")
+        truth, predicted = self.matrix.sum(axis=1), self.matrix.sum(axis=0)
+        return {names[k]: int(predicted[k]) for k in range(self.num_classes) if truth[k] == 0 and predicted[k] > 0}
+
     def normalized(self) -> np.ndarray:
         """Row-normalised matrix (each GT class sums to 1; rows of absent classes stay 0)."""
         rows = self.matrix.sum(axis=1, keepdims=True).astype(np.float64)
         return np.divide(self.matrix, rows, out=np.zeros(self.matrix.shape, dtype=np.float64), where=rows > 0)
 
     def summary(self, class_names: Sequence[str] | None = None) -> dict[str, Any]:
-        """The JSON-ready metrics: ``miou``, ``per_class_iou``, ``pixel_accuracy``, ``confusion_matrix``."""
+        """The JSON-ready metrics: ``miou``, ``per_class_iou``, ``pixel_accuracy``, ``confusion_matrix``
+        and ``predicted_absent`` (classes predicted but never in the ground truth: IoU 0 each)."""
         miou = self.miou()
         acc = self.pixel_accuracy()
         return {
@@ -145,4 +158,5 @@ class ConfusionMatrix:
             "per_class_iou": self.per_class_iou(class_names),
             "pixel_accuracy": None if np.isnan(acc) else acc,
             "confusion_matrix": self.matrix.tolist(),
+            "predicted_absent": self.predicted_absent(class_names),
         }

@@ -50,6 +50,12 @@ def test_onnx_evaluation_writes_the_json_keys(which: str, cityscapes_root: Path,
     assert report["num_images"] == 6 and report["model"] == str(model) and report["data"] == spec
     assert len(report["per_class_iou"]) == 19 and len(report["confusion_matrix"]) == 19
     assert report["per_class_iou"]["train"] is None or isinstance(report["per_class_iou"]["train"], float)
+    matrix = np.array(report["confusion_matrix"])
+    names = report["class_names"]
+    assert report["predicted_absent"] == {names[k]: int(matrix[:, k].sum()) for k in range(19)
+                                          if matrix[k].sum() == 0 and matrix[:, k].sum() > 0}
+    for name in report["predicted_absent"]:
+        assert report["per_class_iou"][name] == 0.0
     for key in ("total_s", "images_per_s", "ms_per_image"):
         assert key in report["timing"]
     # the same numbers as the pipeline's steps done by hand, at the labels' full resolution

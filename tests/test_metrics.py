@@ -113,6 +113,19 @@ def test_class_only_in_prediction_gets_zero_iou_and_counts_in_the_mean() -> None
     assert mean_iou(confusion_matrix(pred, target, 3)) == pytest.approx(0.375)
 
 
+def test_predicted_absent_names_the_classes_that_score_zero_without_ground_truth() -> None:
+    cm = ConfusionMatrix(4)
+    target = np.array([[0, 0, 1], [1, 255, 255]])
+    pred = np.array([[0, 2, 1], [3, 3, 2]])  # 2: one counted pixel (one more under ignore); 3: one
+    cm.update(pred, target)
+    assert cm.predicted_absent(["a", "b", "c", "d"]) == {"c": 1, "d": 1}
+    summary = cm.summary(["a", "b", "c", "d"])
+    assert summary["predicted_absent"] == {"c": 1, "d": 1}
+    assert summary["per_class_iou"]["c"] == 0.0
+    cm.update(np.array([2]), np.array([2]))  # now class c occurs in the ground truth
+    assert cm.predicted_absent(["a", "b", "c", "d"]) == {"d": 1}
+
+
 def test_empty_matrix_gives_nan_and_null_in_summary() -> None:
     cm = ConfusionMatrix(3)
     cm.update(np.zeros((2, 2)), np.full((2, 2), 255))

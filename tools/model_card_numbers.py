@@ -5,7 +5,8 @@
 Accuracy: ``engines.evaluate`` on synthetic streams whose seeds were never used in training or
 validation (training used seeds 0-1199, validation 10000-10011), both cameras, at 1280×720; the
 pooled mIoU over all frames, and the mIoU of each single 48-frame stream (the acceptance check's
-shape: ``synthetic://street?seed=S&frames=48``), whose minimum shows the worst case.
+shape: ``synthetic://street?seed=S&frames=48``), whose minimum shows the worst case, and per stream
+the classes predicted but absent from it (each scores IoU 0 and counts in that stream's mean).
 Resolution ceiling: the pooled set's labels scaled to the model's input size and back (nearest),
 scored like a prediction: what a perfect model at that input size would reach.
 Speed: ONNX Runtime, one session with 2 intra-op threads (its default settings otherwise), batch 1,
@@ -83,18 +84,23 @@ def main(argv: list[str] | None = None) -> int:
     pooled, *_ = evaluate(args.model, POOLED)
     print(f"pooled: mIoU {pooled['miou']:.4f} over {pooled['num_images']} frames ({POOLED})")
     streams = {}
+    stray: dict[str, dict[str, int]] = {}  # uri -> classes predicted but absent from that stream (IoU 0)
     for seed in STREAM_SEEDS:
         for camera in ("dashcam", "fixed"):
             uri = f"synthetic://street?seed={seed}&frames=48&camera={camera}"
             report, *_ = evaluate(args.model, uri)
             streams[uri] = report["miou"]
-            print(f"{uri}: mIoU {report['miou']:.4f}")
+            if report["predicted_absent"]:
+                stray[uri] = report["predicted_absent"]
+            note = f"  (predicted, not in the stream: {report['predicted_absent']})" if uri in stray else ""
+            print(f"{uri}: mIoU {report['miou']:.4f}{note}")
     values = list(streams.values())
     summary = {"min": min(values), "median": statistics.median(values), "max": max(values)}
     print(f"single 48-frame streams: min {summary['min']:.4f} median {summary['median']:.4f} max {summary['max']:.4f}")
     ceiling = resolution_ceiling(args.model)
     print(f"resolution ceiling at {ceiling['input_size']}: mIoU {ceiling['miou']:.4f} (perfect predictions, nearest back)")
-    result = {"pooled": pooled, "streams": streams, "streams_summary": summary, "resolution_ceiling": ceiling}
+    result = {"pooled": pooled, "streams": streams, "streams_summary": summary,
+              "streams_predicted_absent": stray, "resolution_ceiling": ceiling}
     if not args.skip_speed:
         result["speed"] = speed(args.model)
         print(f"speed: {result['speed']}")
