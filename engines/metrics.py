@@ -124,11 +124,16 @@ class ConfusionMatrix:
     def pixel_accuracy(self) -> float:
         return pixel_accuracy(self.matrix)
 
-    def per_class_iou(self, class_names: Sequence[str] | None = None) -> dict[str, float | None]:
-        """Class name → IoU, None for classes absent from both GT and prediction."""
+    def _names(self, class_names: Sequence[str] | None) -> list[str]:
+        """The given class names (one per class), or the class indices as strings."""
         names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
         if len(names) != self.num_classes:
             raise ValueError(f"{len(names)} class names for a {self.num_classes}-class matrix")
+        return names
+
+    def per_class_iou(self, class_names: Sequence[str] | None = None) -> dict[str, float | None]:
+        """Class name → IoU, None for classes absent from both GT and prediction."""
+        names = self._names(class_names)
         return {name: (None if np.isnan(v) else float(v)) for name, v in zip(names, self.iou(), strict=True)}
 
     def predicted_absent(self, class_names: Sequence[str] | None = None) -> dict[str, int]:
@@ -137,9 +142,7 @@ class ConfusionMatrix:
         Each scores IoU 0 and still counts in the mean, so on a short clip a few stray pixels of
         a class the clip lacks cost the mIoU a whole class's share: this names them.
         """
-        names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
-        if len(names) != self.num_classes:
-            raise ValueError(f"{len(names)} class names for a {self.num_classes}-class matrix")
+        names = self._names(class_names)
         truth, predicted = self.matrix.sum(axis=1), self.matrix.sum(axis=0)
         return {names[k]: int(predicted[k]) for k in range(self.num_classes) if truth[k] == 0 and predicted[k] > 0}
 
