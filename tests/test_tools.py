@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tools import int8_probe
+from tools import int8_probe, model_card_numbers
 
 
 def test_int8_probe_quantises_and_times_both_models(tiny_model: Path, tmp_path: Path) -> None:
@@ -37,3 +38,16 @@ def test_int8_probe_rejects_a_float_input_model(tiny_logits_model: Path) -> None
 def test_int8_probe_missing_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert int8_probe.main([str(tmp_path / "nope.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_stream_diagnosis_splits_the_lost_miou_and_names_the_ground_truth_under_stray_classes() -> None:
+    names = ["road", "car", "truck"]
+    # stream a: road and car present; 10 car pixels read as truck, which a lacks (IoU 0)
+    a = np.array([[90, 0, 0], [0, 30, 10], [0, 0, 0]])
+    # stream b: road only, predicted perfectly
+    b = np.array([[50, 0, 0], [0, 0, 0], [0, 0, 0]])
+    result = model_card_numbers.stream_diagnosis({"a": a, "b": b}, names)
+    # a counts 3 classes: road IoU 1, car IoU 30/40, truck IoU 0; b counts road only (IoU 1)
+    assert result["miou_lost"]["where_absent"] == {"truck": pytest.approx((1 - 0) / 3 / 2, abs=1e-4)}
+    assert result["miou_lost"]["where_present"] == {"car": pytest.approx((1 - 0.75) / 3 / 2, abs=1e-4)}
+    assert result["stray"] == {"a": {"truck": {"pixels": 10, "ground_truth": {"car": 10}}}}

@@ -6,7 +6,8 @@ Accuracy: ``engines.evaluate`` on synthetic streams whose seeds were never used 
 validation (training used seeds 0-3599 at most, validation 10000-10011), both cameras, at 1280×720; the
 pooled mIoU over all frames, and the mIoU of each single 48-frame stream (the acceptance check's
 shape: ``synthetic://street?seed=S&frames=48``), whose minimum shows the worst case, and per stream
-the classes predicted but absent from it (each scores IoU 0 and counts in that stream's mean).
+the classes predicted but absent from it (each scores IoU 0 and counts in that stream's mean),
+the ground truth under them, and how much mIoU each class costs a stream on average.
 Resolution ceiling: the pooled set's labels scaled to the model's input size and back (nearest),
 scored like a prediction: what a perfect model at that input size would reach.
 Speed: ONNX Runtime, one session with 2 intra-op threads (its default settings otherwise), batch 1,
@@ -31,7 +32,7 @@ from engines.data.datasets import open_dataset
 from engines.data.synthetic import StreetScene, SyntheticSpec
 from engines.evaluate import evaluate
 from engines.metadata import load_for_model
-from engines.metrics import ConfusionMatrix
+from engines.metrics import ConfusionMatrix, iou_per_class
 
 POOLED = "synthetic://street?seeds=20000-20015&frames=120&every=40&camera=dashcam,fixed&size=1280x720"
 STREAM_SEEDS = range(30000, 30012)
@@ -75,6 +76,35 @@ def resolution_ceiling(model: Path, uri: str = POOLED) -> dict[str, Any]:
             "per_class_iou": matrix.per_class_iou(meta.class_names)}
 
 
+def stream_diagnosis(matrices: dict[str, np.ndarray], class_names: list[str]) -> dict[str, Any]:
+    """Where single streams lose mIoU, from each stream's confusion matrix (rows: ground truth).
+
+    ``miou_lost``: per class, the mean over streams of (1 - IoU) / classes counted in that stream,
+    split into streams that lack the class (predicted anyway, so IoU 0) and streams that have it.
+    ``stray``: per stream, each class predicted but absent, its pixels and the ground truth under
+    them (ignored pixels are not in the matrix).
+    """
+    absent = np.zeros(len(class_names))
+    present = np.zeros(len(class_names))
+    stray: dict[str, dict[str, Any]] = {}
+    for uri, matrix in matrices.items():
+        truth, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+        iou = iou_per_class(matrix)
+        counted = ~np.isnan(iou)
+        lost = np.where(counted, 1.0 - np.nan_to_num(iou), 0.0) / max(int(counted.sum()), 1)
+        absent += np.where(truth == 0, lost, 0.0)
+        present += np.where(truth > 0, lost, 0.0)
+        for k in np.flatnonzero((truth == 0) & (predicted > 0)):
+            under = {class_names[g]: int(matrix[g, k]) for g in np.argsort(-matrix[:, k]) if matrix[g, k]}
+            stray.setdefault(uri, {})[class_names[k]] = {"pixels": int(predicted[k]), "ground_truth": under}
+    n = max(len(matrices), 1)
+
+    def table(values: np.ndarray) -> dict[str, float]:
+        return {class_names[k]: round(float(values[k]) / n, 4) for k in np.argsort(-values) if values[k] > 0}
+
+    return {"miou_lost": {"where_absent": table(absent), "where_present": table(present)}, "stray": stray}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
@@ -84,23 +114,31 @@ def main(argv: list[str] | None = None) -> int:
     pooled, *_ = evaluate(args.model, POOLED)
     print(f"pooled: mIoU {pooled['miou']:.4f} over {pooled['num_images']} frames ({POOLED})")
     streams = {}
-    stray: dict[str, dict[str, int]] = {}  # uri -> classes predicted but absent from that stream (IoU 0)
+    matrices = {}
     for seed in STREAM_SEEDS:
         for camera in ("dashcam", "fixed"):
             uri = f"synthetic://street?seed={seed}&frames=48&camera={camera}"
             report, *_ = evaluate(args.model, uri)
             streams[uri] = report["miou"]
-            if report["predicted_absent"]:
-                stray[uri] = report["predicted_absent"]
-            note = f"  (predicted, not in the stream: {report['predicted_absent']})" if uri in stray else ""
+            matrices[uri] = np.array(report["confusion_matrix"])
+            absent = report["predicted_absent"]
+            note = f"  (predicted, not in the stream: {absent})" if absent else ""
             print(f"{uri}: mIoU {report['miou']:.4f}{note}")
     values = list(streams.values())
-    summary = {"min": min(values), "median": statistics.median(values), "max": max(values)}
-    print(f"single 48-frame streams: min {summary['min']:.4f} median {summary['median']:.4f} max {summary['max']:.4f}")
+    summary = {"min": min(values), "median": statistics.median(values), "mean": statistics.fmean(values),
+               "max": max(values)}
+    print(f"single 48-frame streams: min {summary['min']:.4f} median {summary['median']:.4f} "
+          f"mean {summary['mean']:.4f} max {summary['max']:.4f}")
     ceiling = resolution_ceiling(args.model)
     print(f"resolution ceiling at {ceiling['input_size']}: mIoU {ceiling['miou']:.4f} (perfect predictions, nearest back)")
+    diagnosis = stream_diagnosis(matrices, pooled["class_names"])
+    print(f"single streams, mIoU lost per class where the stream lacks it: {diagnosis['miou_lost']['where_absent']}")
+    print(f"single streams, mIoU lost per class where the stream has it: {diagnosis['miou_lost']['where_present']}")
+    for uri, classes in diagnosis["stray"].items():
+        for name, stray in classes.items():
+            print(f"{uri}: {name} on {stray['pixels']} px, ground truth under it: {stray['ground_truth']}")
     result = {"pooled": pooled, "streams": streams, "streams_summary": summary,
-              "streams_predicted_absent": stray, "resolution_ceiling": ceiling}
+              "streams_diagnosis": diagnosis, "resolution_ceiling": ceiling}
     if not args.skip_speed:
         result["speed"] = speed(args.model)
         print(f"speed: {result['speed']}")
