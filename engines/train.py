@@ -37,7 +37,7 @@ import yaml
 from torch import nn
 
 from engines.data.augment import AugmentConfig, training_sample
-from engines.data.datasets import SegmentationDataset, Subset, open_datasets, spread_indices
+from engines.data.datasets import ConcatDataset, SegmentationDataset, Subset, open_datasets, spread_indices
 from engines.errors import ConfigError, EngineUnavailableError, ModelError, UserInputError
 from engines.evaluate import Prepared, TorchPredictor, evaluate_samples, prepare, torch_input_spec
 from engines.losses import SegmentationLoss, class_weights_from_counts, label_histogram
@@ -142,10 +142,12 @@ def build_loss(cfg: TrainConfig, num_classes: int, train_set: SegmentationDatase
     weights = cfg.loss.class_weights
     if weights == "auto":
         counts = np.zeros(num_classes, dtype=np.int64)
-        labels = getattr(train_set, "labels", None)
-        if labels is not None:  # pre-rendered: count them all
-            for start in range(0, len(labels), 256):
-                counts += label_histogram(np.asarray(labels[start : start + 256]), num_classes)
+        parts = train_set.parts if isinstance(train_set, ConcatDataset) else [train_set]
+        arrays = [labels for part in parts if (labels := getattr(part, "labels", None)) is not None]
+        if len(arrays) == len(parts):  # pre-rendered: count them all
+            for labels in arrays:
+                for start in range(0, len(labels), 256):
+                    counts += label_histogram(np.asarray(labels[start : start + 256]), num_classes)
         else:
             for index in spread_indices(len(train_set), 200):
                 counts += label_histogram(train_set[index].labels, num_classes)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from engines.data.augment import AugmentConfig, crop_padded, geometric, photometric, training_sample
-from engines.data.cache import prerender
+from engines.data.cache import ArrayDataset, prerender
 from engines.data.classes import CITYSCAPES, VOC
 from engines.data.datasets import (
     ConcatDataset,
@@ -302,9 +302,29 @@ def test_prerender_cache_is_invalidated_when_the_data_changes(tmp_path: Path) ->
     label = sorted((root / "gtFine" / "val" / "aachen").glob("*.png"))[0]
     cv2.imwrite(str(label), np.zeros((64, 128), np.uint8))
     changed = prerender(open_dataset(f"cityscapes:{root}"), 32, 64, cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache").iterdir())) == 2
-    assert not isinstance(changed.images, np.memmap)  # rendered afresh, not read from the stale cache
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # a new folder: the stale cache was not read
     assert (changed[0].labels == 0).all()
+
+
+def test_prerender_caches_a_list_of_datasets_part_by_part(tmp_path: Path) -> None:
+    specs = [f"synthetic://street?seeds={a}&frames=2&size=96x64" for a in ("1", "2", "3")]
+    cache = tmp_path / "cache"
+    first = prerender(open_datasets(specs[:2]), 16, 32, cache_dir=cache, workers=2, chunk=1)
+    assert len(list(cache.iterdir())) == 2  # one folder per part, no temporary folder left
+    seen: list[int] = []
+    grown = prerender(open_datasets(specs), 16, 32, cache_dir=cache, chunk=1,
+                      progress=lambda done, total: seen.append(done))
+    assert len(list(cache.iterdir())) == 3  # only the new part was rendered
+    assert seen == [5, 6]  # progress counts over the whole list (the first 4 came from the cache)
+    assert isinstance(grown, ConcatDataset) and len(grown) == 6 and len(first) == 4
+    reference = open_datasets(specs)
+    for i in range(6):
+        part = grown.parts[i // 2]
+        assert isinstance(part, ArrayDataset) and isinstance(part.images, np.memmap)
+        np.testing.assert_array_equal(grown[i].image, fit(reference[i].image, 16, 32, "stretch")[0])
+        np.testing.assert_array_equal(grown[i].labels, resize_mask(reference[i].labels, 32, 16))
+    for i in range(4):
+        np.testing.assert_array_equal(first[i].image, grown[i].image)
 
 
 def test_synthetic_fingerprint_includes_the_generator_version(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -322,3 +322,23 @@ def test_voc_finetune_with_aux_head(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert any(k.startswith("aux_classifier.") for k in ckpt["model"])
     assert len(ckpt["class_names"]) == 21 and ckpt["class_names"][15] == "person"
     assert result.best_miou is not None
+
+
+def test_auto_class_weights_count_every_pixel_of_a_prerendered_list() -> None:
+    from engines.data.cache import ArrayDataset
+    from engines.data.classes import CITYSCAPES
+    from engines.data.datasets import ConcatDataset
+    from engines.train import build_loss
+
+    def part(label_values: list[int]) -> ArrayDataset:
+        labels = np.stack([np.full((4, 8), v, np.uint8) for v in label_values])
+        images = np.zeros((*labels.shape, 3), np.uint8)
+        return ArrayDataset(images, labels, spec="test", class_names=CITYSCAPES.class_names, palette=CITYSCAPES.palette)
+
+    # road 300 frames, car 1, one frame ignored: more than the 200 frames a file dataset is sampled at
+    data = ConcatDataset([part([0] * 300), part([13, 255])])
+    cfg = load_config(TINY, ["loss.class_weights=auto"])
+    _, weights = build_loss(cfg, CITYSCAPES.num_classes, data)
+    counts = np.zeros(CITYSCAPES.num_classes)
+    counts[0], counts[13] = 300 * 32, 32
+    assert weights == pytest.approx(class_weights_from_counts(counts).tolist())

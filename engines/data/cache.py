@@ -9,11 +9,17 @@ size, opened memory-mapped on the next run. The hash covers ``dataset.fingerprin
 synthetic generator's version, or every file's size and modification time, so edited data or a
 new generator never reuses a stale cache. The folder appears atomically (written under a
 temporary name, then renamed), so an interrupted run never leaves a half cache behind.
+
+A list of datasets (``ConcatDataset``) is cached part by part, so adding a spec to a training
+list renders only the new part. Frames are written straight into the memory-mapped files as they
+arrive: a disk cache never holds the whole set in memory (36,000 frames at 256×512 are 19 GB).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -21,11 +27,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from engines.data.datasets import RGB, Sample, SegmentationDataset
+from engines.data.datasets import RGB, ConcatDataset, Sample, SegmentationDataset
 from engines.transforms import fit, resize_mask
 
 CACHE_VERSION = 1
@@ -87,8 +92,35 @@ def prerender(
     workers: int = 1,
     chunk: int = 32,
     progress: Callable[[int, int], None] | None = None,
+) -> SegmentationDataset:
+    """``dataset`` resized to ``height``×``width`` in arrays (an ArrayDataset, or a ConcatDataset
+    of them for a list of datasets); cached under ``cache_dir`` if given."""
+    if isinstance(dataset, ConcatDataset):
+        parts: list[SegmentationDataset] = []
+        offset, total = 0, len(dataset)
+        for part in dataset.parts:
+            def part_progress(done: int, _: int, base: int = offset) -> None:
+                if progress is not None:
+                    progress(base + done, total)
+
+            parts.append(prerender(part, height, width, cache_dir=cache_dir, workers=workers, chunk=chunk,
+                                   progress=part_progress))
+            offset += len(part)
+        return ConcatDataset(parts)
+    return _prerender_one(dataset, height, width, cache_dir=cache_dir, workers=workers, chunk=chunk,
+                          progress=progress)
+
+
+def _prerender_one(
+    dataset: SegmentationDataset,
+    height: int,
+    width: int,
+    *,
+    cache_dir: str | Path | None,
+    workers: int,
+    chunk: int,
+    progress: Callable[[int, int], None] | None,
 ) -> ArrayDataset:
-    """``dataset`` resized to ``height``×``width`` as an ArrayDataset; cached under ``cache_dir`` if given."""
     folder = Path(cache_dir) / cache_key(dataset, height, width) if cache_dir else None
     if folder is not None and (folder / "meta.json").is_file():
         meta = json.loads((folder / "meta.json").read_text())
@@ -101,8 +133,17 @@ def prerender(
             names=meta.get("names"),
         )
     total = len(dataset)
-    images = np.empty((total, height, width, 3), dtype=np.uint8)
-    labels = np.empty((total, height, width), dtype=np.uint8)
+    tmp = None
+    if folder is None:
+        images = np.empty((total, height, width, 3), dtype=np.uint8)
+        labels = np.empty((total, height, width), dtype=np.uint8)
+    else:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(total, height, width, 3))
+        labels = np.lib.format.open_memmap(tmp / "labels.npy", mode="w+", dtype=np.uint8, shape=(total, height, width))
     names: list[str] = [""] * total
     ranges = [(s, min(s + chunk, total)) for s in range(0, total, chunk)]
     done = 0
@@ -118,35 +159,37 @@ def prerender(
         if progress is not None:
             progress(done, total)
 
-    if workers > 1 and len(ranges) > 1:
-        import multiprocessing
+    try:
+        if workers > 1 and len(ranges) > 1:
+            import multiprocessing
 
-        context = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(_render_range, dataset, a, b, height, width) for a, b in ranges]
-            for future in futures:
-                store(future.result())
-    else:
-        for a, b in ranges:
-            store(_render_range(dataset, a, b, height, width))
-    if folder is not None:
-        _write_cache(folder, images, labels, {
+            context = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                # at most 2 chunks per worker in flight: finished chunks wait in memory until stored
+                pending = iter(ranges)
+                futures = [pool.submit(_render_range, dataset, a, b, height, width)
+                           for a, b in itertools.islice(pending, 2 * workers)]
+                while futures:
+                    store(futures.pop(0).result())
+                    for a, b in itertools.islice(pending, 1):
+                        futures.append(pool.submit(_render_range, dataset, a, b, height, width))
+        else:
+            for a, b in ranges:
+                store(_render_range(dataset, a, b, height, width))
+        if folder is None:
+            return ArrayDataset(images, labels, spec=dataset.spec, class_names=dataset.class_names,
+                                palette=dataset.palette, names=names)
+        assert tmp is not None and isinstance(images, np.memmap) and isinstance(labels, np.memmap)
+        images.flush()
+        labels.flush()
+        (tmp / "meta.json").write_text(json.dumps({
             "spec": dataset.spec, "size": [height, width], "count": total, "version": CACHE_VERSION,
             "seconds": round(time.monotonic() - started, 1), "names": names,
-        })
-    return ArrayDataset(images, labels, spec=dataset.spec, class_names=dataset.class_names,
-                        palette=dataset.palette, names=names)
-
-
-def _write_cache(folder: Path, images: np.ndarray, labels: np.ndarray, meta: dict[str, Any]) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    np.save(tmp / "images.npy", images)
-    np.save(tmp / "labels.npy", labels)
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    try:
-        tmp.rename(folder)
-    except OSError:  # another process finished the same cache first
-        shutil.rmtree(tmp, ignore_errors=True)
+        }))
+        with contextlib.suppress(OSError):  # OSError: another process finished the same cache first
+            tmp.rename(folder)
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _prerender_one(dataset, height, width, cache_dir=cache_dir, workers=workers, chunk=chunk,
+                          progress=None)
