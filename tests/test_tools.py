@@ -51,3 +51,23 @@ def test_stream_diagnosis_splits_the_lost_miou_and_names_the_ground_truth_under_
     assert result["miou_lost"]["where_absent"] == {"truck": pytest.approx((1 - 0) / 3 / 2, abs=1e-4)}
     assert result["miou_lost"]["where_present"] == {"car": pytest.approx((1 - 0.75) / 3 / 2, abs=1e-4)}
     assert result["stray"] == {"a": {"truck": {"pixels": 10, "ground_truth": {"car": 10}}}}
+    # over both streams: road 140 true, 140 predicted; car 40 true, 30 predicted (all right)
+    assert result["balance"] == {"road": {"predicted_over_true": 1.0, "recall": 1.0, "precision": 1.0},
+                                 "car": {"predicted_over_true": 0.75, "recall": 0.75, "precision": 1.0}}
+
+
+def test_seed_lists_pools_streams_into_one_matrix_as_a_seed_list_does() -> None:
+    # stream a: road perfect, car half read as road; stream b: car perfect, road perfect
+    a = np.array([[10, 0], [5, 5]])
+    b = np.array([[10, 0], [0, 10]])
+    result = model_card_numbers.seed_lists([a, b], sizes=(1, 2, 3), draws=200, seed=1)
+    pooled = a + b  # road IoU 20/25, car IoU 15/20
+    assert pooled.tolist() == [[20, 0], [5, 15]]
+    assert result["all"] == {"streams": 2, "miou": pytest.approx((20 / 25 + 15 / 20) / 2)}
+    assert "3" not in result  # more seeds than streams: no draw
+    both = result["2"]  # every draw of 2 of 2 streams is the same pooled matrix
+    assert both["p10"] == both["median"] == pytest.approx(result["all"]["miou"])
+    assert both["share_at_least_0.85"] == 0.0
+    one = result["1"]  # a alone: (10/15 + 5/10) / 2 = 0.583; b alone: 1.0 (>= 0.85)
+    assert one["p10"] == pytest.approx((10 / 15 + 5 / 10) / 2)
+    assert 0.3 < one["share_at_least_0.85"] < 0.7

@@ -8,6 +8,9 @@ pooled mIoU over all frames, and the mIoU of each single 48-frame stream (the ac
 shape: ``synthetic://street?seed=S&frames=48``), whose minimum shows the worst case, and per stream
 the classes predicted but absent from it (each scores IoU 0 and counts in that stream's mean),
 the ground truth under them, and how much mIoU each class costs a stream on average.
+Seed lists: ``seed=A,B,C&frames=48`` pools the listed streams into one confusion matrix, so the
+figure depends on how many seeds are listed: per camera, all streams pooled, and for k of them
+drawn at random (many draws) the 10th percentile, the median and the share of draws >= 0.85.
 Resolution ceiling: the pooled set's labels scaled to the model's input size and back (nearest),
 scored like a prediction: what a perfect model at that input size would reach.
 Speed: ONNX Runtime, one session with 2 intra-op threads (its default settings otherwise), batch 1,
@@ -35,7 +38,8 @@ from engines.metadata import load_for_model
 from engines.metrics import ConfusionMatrix, iou_per_class
 
 POOLED = "synthetic://street?seeds=20000-20015&frames=120&every=40&camera=dashcam,fixed&size=1280x720"
-STREAM_SEEDS = range(30000, 30012)
+STREAM_SEEDS = range(30000, 30048)
+TARGET = 0.85
 
 
 def speed(model: Path, threads: int = 2, calls: int = 200) -> dict[str, float]:
@@ -82,7 +86,9 @@ def stream_diagnosis(matrices: dict[str, np.ndarray], class_names: list[str]) ->
     ``miou_lost``: per class, the mean over streams of (1 - IoU) / classes counted in that stream,
     split into streams that lack the class (predicted anyway, so IoU 0) and streams that have it.
     ``stray``: per stream, each class predicted but absent, its pixels and the ground truth under
-    them (ignored pixels are not in the matrix).
+    them (ignored pixels are not in the matrix). ``balance``: over all streams, per class, predicted
+    pixels / true pixels, recall and precision (a class predicted as often as it occurs but with low
+    recall is confused, not under-weighted).
     """
     absent = np.zeros(len(class_names))
     present = np.zeros(len(class_names))
@@ -102,7 +108,33 @@ def stream_diagnosis(matrices: dict[str, np.ndarray], class_names: list[str]) ->
     def table(values: np.ndarray) -> dict[str, float]:
         return {class_names[k]: round(float(values[k]) / n, 4) for k in np.argsort(-values) if values[k] > 0}
 
-    return {"miou_lost": {"where_absent": table(absent), "where_present": table(present)}, "stray": stray}
+    total = np.sum(list(matrices.values()), axis=0)
+    truth, predicted, hits = total.sum(axis=1), total.sum(axis=0), np.diag(total)
+    balance = {class_names[k]: {"predicted_over_true": round(float(predicted[k] / truth[k]), 3),
+                                "recall": round(float(hits[k] / truth[k]), 3),
+                                "precision": round(float(hits[k] / max(predicted[k], 1)), 3)}
+               for k in np.flatnonzero(truth)}
+    return {"miou_lost": {"where_absent": table(absent), "where_present": table(present)}, "stray": stray,
+            "balance": balance}
+
+
+def seed_lists(matrices: list[np.ndarray], sizes: tuple[int, ...] = (3, 5, 10), draws: int = 500,
+               seed: int = 0) -> dict[str, Any]:
+    """mIoU of k streams pooled into one matrix (as ``seed=A,B,...`` does), over random draws of k."""
+    rng = np.random.default_rng(seed)
+    result: dict[str, Any] = {"all": {"streams": len(matrices), "miou": _miou(np.sum(matrices, axis=0))}}
+    for k in sizes:
+        if k > len(matrices):
+            continue
+        values = np.array([_miou(np.sum([matrices[i] for i in rng.choice(len(matrices), k, replace=False)], axis=0))
+                           for _ in range(draws)])
+        result[str(k)] = {"draws": draws, "p10": float(np.percentile(values, 10)), "median": float(np.median(values)),
+                          f"share_at_least_{TARGET}": float(np.mean(values >= TARGET))}
+    return result
+
+
+def _miou(matrix: np.ndarray) -> float:
+    return float(np.nanmean(iou_per_class(matrix)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,20 +156,27 @@ def main(argv: list[str] | None = None) -> int:
             absent = report["predicted_absent"]
             note = f"  (predicted, not in the stream: {absent})" if absent else ""
             print(f"{uri}: mIoU {report['miou']:.4f}{note}")
-    values = list(streams.values())
-    summary = {"min": min(values), "median": statistics.median(values), "mean": statistics.fmean(values),
-               "max": max(values)}
-    print(f"single 48-frame streams: min {summary['min']:.4f} median {summary['median']:.4f} "
-          f"mean {summary['mean']:.4f} max {summary['max']:.4f}")
+    summary = {}
+    for camera in ("all", "dashcam", "fixed"):
+        values = [v for uri, v in streams.items() if camera == "all" or uri.endswith(f"camera={camera}")]
+        summary[camera] = {"streams": len(values), "min": min(values), "median": statistics.median(values),
+                           "mean": statistics.fmean(values), "max": max(values)}
+        print(f"single 48-frame streams ({camera}, {len(values)}): min {summary[camera]['min']:.4f} "
+              f"median {summary[camera]['median']:.4f} mean {summary[camera]['mean']:.4f} max {summary[camera]['max']:.4f}")
+    lists = {camera: seed_lists([m for uri, m in matrices.items() if uri.endswith(f"camera={camera}")])
+             for camera in ("dashcam", "fixed")}
+    for camera, table in lists.items():
+        print(f"seed lists ({camera}): {json.dumps(table)}")
     ceiling = resolution_ceiling(args.model)
     print(f"resolution ceiling at {ceiling['input_size']}: mIoU {ceiling['miou']:.4f} (perfect predictions, nearest back)")
     diagnosis = stream_diagnosis(matrices, pooled["class_names"])
     print(f"single streams, mIoU lost per class where the stream lacks it: {diagnosis['miou_lost']['where_absent']}")
     print(f"single streams, mIoU lost per class where the stream has it: {diagnosis['miou_lost']['where_present']}")
+    print(f"single streams, per class predicted/true pixels, recall, precision: {json.dumps(diagnosis['balance'])}")
     for uri, classes in diagnosis["stray"].items():
         for name, stray in classes.items():
             print(f"{uri}: {name} on {stray['pixels']} px, ground truth under it: {stray['ground_truth']}")
-    result = {"pooled": pooled, "streams": streams, "streams_summary": summary,
+    result = {"pooled": pooled, "streams": streams, "streams_summary": summary, "seed_lists": lists,
               "streams_diagnosis": diagnosis, "resolution_ceiling": ceiling}
     if not args.skip_speed:
         result["speed"] = speed(args.model)
