@@ -130,6 +130,33 @@ def test_synthetic_spec(tiny_model: Path, tmp_path: Path) -> None:
     assert json.loads(out.read_text())["num_images"] == 4
 
 
+def test_several_videos_get_their_own_miou_beside_the_pooled_one(tiny_model: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "e.json"
+    spec = "synthetic://street?seed=3,4&frames=3&size=160x90&camera=dashcam,fixed"
+    assert main(["--model", str(tiny_model), "--data", spec, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    streams = report["per_stream"]
+    assert list(streams) == ["seed3/dashcam", "seed3/fixed", "seed4/dashcam", "seed4/fixed"]
+    total = ConfusionMatrix(19)
+    for name, result in streams.items():
+        seed, camera = name.removeprefix("seed").split("/")
+        alone = _by_hand(tiny_model, f"synthetic://street?seed={seed}&frames=3&size=160x90&camera={camera}")
+        assert result["miou"] == pytest.approx(alone.miou())
+        assert result["num_pixels"] == alone.total
+        total.merge(alone)
+    assert report["miou"] == pytest.approx(total.miou())  # the pooled figure is unchanged
+    assert np.array_equal(report["confusion_matrix"], total.matrix)
+    assert "4 videos, each alone: mIoU min" in capsys.readouterr().out
+
+
+def test_one_video_has_no_per_stream_results(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "e.json"
+    assert main(["--model", str(tiny_model), "--data", "synthetic://street?seed=3&frames=2&size=160x90",
+                 "--json", str(out)]) == 0
+    assert "per_stream" not in json.loads(out.read_text())
+
+
 def test_exported_model_scores_what_training_validation_scored(tmp_path: Path, cityscapes_root: Path) -> None:
     """Train → export (uint8 BGR in, argmax in the graph) → evaluate the ONNX through the pipeline's
     path: the same mIoU as the trainer's validation, so training and inference saw the same pixels."""

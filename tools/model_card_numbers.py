@@ -3,7 +3,7 @@
     python -m tools.model_card_numbers engines/weights/lraspp_mbv3_street.onnx --json out/model_card.json
 
 Accuracy: ``engines.evaluate`` on synthetic streams whose seeds were never used in training or
-validation (training used seeds 0-3599 at most, validation 10000-10011), both cameras, at 1280×720; the
+validation (training used seeds 0-5999 at most, validation 10000-10011), both cameras, at 1280×720; the
 pooled mIoU over all frames, and the mIoU of each single 48-frame stream (the acceptance check's
 shape: ``synthetic://street?seed=S&frames=48``), whose minimum shows the worst case, and per stream
 the classes predicted but absent from it (each scores IoU 0 and counts in that stream's mean),

@@ -267,6 +267,11 @@ class SyntheticDataset(SegmentationDataset):
     def __len__(self) -> int:
         return len(self._streams) * self.per_stream
 
+    @property
+    def num_streams(self) -> int:
+        """How many videos (seeds × cameras) the spec holds."""
+        return len(self._streams)
+
     def locate(self, index: int) -> tuple[int, str | None, int]:
         """(seed, camera, frame index) of sample ``index``."""
         stream, k = divmod(index, self.per_stream)
