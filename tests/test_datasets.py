@@ -327,6 +327,19 @@ def test_prerender_caches_a_list_of_datasets_part_by_part(tmp_path: Path) -> Non
         np.testing.assert_array_equal(first[i].image, grown[i].image)
 
 
+def test_prerender_refuses_a_broken_cache_folder_in_its_way(tmp_path: Path) -> None:
+    from engines.data.cache import cache_key
+    from engines.errors import OutputError
+
+    ds = open_dataset("synthetic://street?seed=1&frames=2&size=96x64")
+    blocker = tmp_path / "cache" / cache_key(ds, 16, 32)
+    blocker.mkdir(parents=True)
+    (blocker / "images.npy").write_bytes(b"half")  # an old, interrupted cache without meta.json
+    with pytest.raises(OutputError, match="without meta.json is in the way"):
+        prerender(ds, 16, 32, cache_dir=tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [blocker.name]  # no temporary folder left
+
+
 def test_synthetic_fingerprint_includes_the_generator_version(monkeypatch: pytest.MonkeyPatch) -> None:
     from engines.data import synthetic
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.data.datasets import RGB, ConcatDataset, Sample, SegmentationDataset
+from engines.errors import OutputError
 from engines.transforms import fit, resize_mask
 
 CACHE_VERSION = 1
@@ -191,5 +192,8 @@ def _prerender_one(
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    if not (folder / "meta.json").is_file():
+        raise OutputError(f"cannot store pre-rendered frames in {folder}: a folder without meta.json is in the "
+                          f"way; delete it and run again")
     return _prerender_one(dataset, height, width, cache_dir=cache_dir, workers=workers, chunk=chunk,
                           progress=None)
