@@ -124,15 +124,7 @@ def _prerender_one(
 ) -> ArrayDataset:
     folder = Path(cache_dir) / cache_key(dataset, height, width) if cache_dir else None
     if folder is not None and (folder / "meta.json").is_file():
-        meta = json.loads((folder / "meta.json").read_text())
-        return ArrayDataset(
-            np.load(folder / "images.npy", mmap_mode="r"),
-            np.load(folder / "labels.npy", mmap_mode="r"),
-            spec=dataset.spec,
-            class_names=dataset.class_names,
-            palette=dataset.palette,
-            names=meta.get("names"),
-        )
+        return _open_cache(folder, dataset)
     total = len(dataset)
     tmp = None
     if folder is None:
@@ -195,5 +187,17 @@ def _prerender_one(
     if not (folder / "meta.json").is_file():
         raise OutputError(f"cannot store pre-rendered frames in {folder}: a folder without meta.json is in the "
                           f"way; delete it and run again")
-    return _prerender_one(dataset, height, width, cache_dir=cache_dir, workers=workers, chunk=chunk,
-                          progress=None)
+    return _open_cache(folder, dataset)
+
+
+def _open_cache(folder: Path, dataset: SegmentationDataset) -> ArrayDataset:
+    """A finished cache folder, memory-mapped, described by ``dataset``'s spec and classes."""
+    meta = json.loads((folder / "meta.json").read_text())
+    return ArrayDataset(
+        np.load(folder / "images.npy", mmap_mode="r"),
+        np.load(folder / "labels.npy", mmap_mode="r"),
+        spec=dataset.spec,
+        class_names=dataset.class_names,
+        palette=dataset.palette,
+        names=meta.get("names"),
+    )
