@@ -35,10 +35,10 @@ from engines.data.datasets import open_dataset
 from engines.data.synthetic import StreetScene, SyntheticSpec
 from engines.evaluate import evaluate
 from engines.metadata import load_for_model
-from engines.metrics import ConfusionMatrix, iou_per_class
+from engines.metrics import ConfusionMatrix, iou_per_class, mean_iou
 
 POOLED = "synthetic://street?seeds=20000-20015&frames=120&every=40&camera=dashcam,fixed&size=1280x720"
-STREAM_SEEDS = range(30000, 30048)
+STREAMS = "synthetic://street?seeds=30000-30047&frames=48&camera=dashcam,fixed"  # 96 streams of 48 frames
 TARGET = 0.85
 
 
@@ -122,19 +122,15 @@ def seed_lists(matrices: list[np.ndarray], sizes: tuple[int, ...] = (3, 5, 10), 
                seed: int = 0) -> dict[str, Any]:
     """mIoU of k streams pooled into one matrix (as ``seed=A,B,...`` does), over random draws of k."""
     rng = np.random.default_rng(seed)
-    result: dict[str, Any] = {"all": {"streams": len(matrices), "miou": _miou(np.sum(matrices, axis=0))}}
+    result: dict[str, Any] = {"all": {"streams": len(matrices), "miou": mean_iou(np.sum(matrices, axis=0))}}
     for k in sizes:
         if k > len(matrices):
             continue
-        values = np.array([_miou(np.sum([matrices[i] for i in rng.choice(len(matrices), k, replace=False)], axis=0))
+        values = np.array([mean_iou(np.sum([matrices[i] for i in rng.choice(len(matrices), k, replace=False)], axis=0))
                            for _ in range(draws)])
         result[str(k)] = {"draws": draws, "p10": float(np.percentile(values, 10)), "median": float(np.median(values)),
                           f"share_at_least_{TARGET}": float(np.mean(values >= TARGET))}
     return result
-
-
-def _miou(matrix: np.ndarray) -> float:
-    return float(np.nanmean(iou_per_class(matrix)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,25 +141,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pooled, *_ = evaluate(args.model, POOLED)
     print(f"pooled: mIoU {pooled['miou']:.4f} over {pooled['num_images']} frames ({POOLED})")
-    streams = {}
-    matrices = {}
-    for seed in STREAM_SEEDS:
-        for camera in ("dashcam", "fixed"):
-            uri = f"synthetic://street?seed={seed}&frames=48&camera={camera}"
-            report, *_ = evaluate(args.model, uri)
-            streams[uri] = report["miou"]
-            matrices[uri] = np.array(report["confusion_matrix"])
-            absent = report["predicted_absent"]
-            note = f"  (predicted, not in the stream: {absent})" if absent else ""
-            print(f"{uri}: mIoU {report['miou']:.4f}{note}")
+    # one spec, every stream scored alone by the evaluator (per_stream), as seed=S&frames=48&camera=C would be
+    report, outcome, *_ = evaluate(args.model, STREAMS)
+    streams = {name: result["miou"] for name, result in report["per_stream"].items()}
+    matrices = {name: matrix.matrix for name, matrix in outcome.streams.items()}
+    for name, result in report["per_stream"].items():
+        absent = result["predicted_absent"]
+        note = f"  (predicted, not in the stream: {absent})" if absent else ""
+        print(f"{name}: mIoU {result['miou']:.4f}{note}")
     summary = {}
     for camera in ("all", "dashcam", "fixed"):
-        values = [v for uri, v in streams.items() if camera == "all" or uri.endswith(f"camera={camera}")]
+        values = [v for name, v in streams.items() if camera == "all" or name.endswith(f"/{camera}")]
         summary[camera] = {"streams": len(values), "min": min(values), "median": statistics.median(values),
                            "mean": statistics.fmean(values), "max": max(values)}
         print(f"single 48-frame streams ({camera}, {len(values)}): min {summary[camera]['min']:.4f} "
               f"median {summary[camera]['median']:.4f} mean {summary[camera]['mean']:.4f} max {summary[camera]['max']:.4f}")
-    lists = {camera: seed_lists([m for uri, m in matrices.items() if uri.endswith(f"camera={camera}")])
+    lists = {camera: seed_lists([m for name, m in matrices.items() if name.endswith(f"/{camera}")])
              for camera in ("dashcam", "fixed")}
     for camera, table in lists.items():
         print(f"seed lists ({camera}): {json.dumps(table)}")
