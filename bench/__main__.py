@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.report import write_all
 from bench.run import MODES, Bench, Options
-from engines.errors import UserInputError
+from segcore.errors import UserInputError
 
 
 def parse(argv: list[str] | None) -> Options:

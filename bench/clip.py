@@ -1,7 +1,7 @@
 """The benchmark clip: a 1280×720 H.264 street scene, made once from the synthetic source and cached.
 
 Every mode decodes the same file, so "the same work" means the same bytes. The clip is rendered by
-``engines.data.synthetic`` (``StreetScene(SyntheticSpec(seed, width, height)).render(i)``) and
+``streetsim.synthetic`` (``StreetScene(SyntheticSpec(seed, width, height)).render(i)``) and
 encoded with PyAV's libx264 (preset ``veryfast``, CRF 23, yuv420p, 30 fps: what a camera recording or
 a downloaded clip looks like). The name records what made it, so a changed generator or size makes
 a new file instead of reusing a stale one.
@@ -23,7 +23,7 @@ X264_CLIP_OPTIONS = {"preset": "veryfast", "crf": "23"}
 
 
 def clip_name(frames: int = CLIP_FRAMES, size: tuple[int, int] = CLIP_SIZE, seed: int = CLIP_SEED) -> str:
-    from engines.data.synthetic import GENERATOR_VERSION
+    from streetsim import GENERATOR_VERSION
 
     return f"street_s{seed}_{size[0]}x{size[1]}_{frames}f_g{GENERATOR_VERSION}.mp4"
 
@@ -40,7 +40,7 @@ def make_clip(
         return path
     import av
 
-    from engines.data.synthetic import StreetScene, SyntheticSpec
+    from streetsim import StreetScene, SyntheticSpec
 
     path.parent.mkdir(parents=True, exist_ok=True)
     scene = StreetScene(SyntheticSpec(seed=seed, frames=frames, width=size[0], height=size[1], fps=CLIP_FPS))

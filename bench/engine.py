@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench.timing import Clock, median, percentiles
-from engines.base import Engine
+from engines.engine import Engine
 from engines.metadata import ModelMeta
 from engines.registry import open_engine
 from engines.transforms import fit, to_input

@@ -7,17 +7,12 @@ runs (``e2e_latency.png``) and frames per second against the number of streams
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.machine import describe
-
-
-def write_json(result: Mapping[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+from segcore.files import write_json
 
 
 def _fmt(value: Any, digits: int = 1, suffix: str = "") -> str:
@@ -214,9 +209,9 @@ def write_all(result: dict[str, Any], folder: Path, json_path: Path | None) -> l
     pngs = plot(result, folder)
     result["plots"] = [str(p) for p in pngs]
     written = [folder / "bench.json", folder / "bench.md", *pngs]
-    write_json(result, folder / "bench.json")
+    write_json(result, folder / "bench.json", indent=1)
     (folder / "bench.md").write_text(markdown(result), encoding="utf-8")
     if json_path is not None and json_path.resolve() != (folder / "bench.json").resolve():
-        write_json(result, json_path)
+        write_json(result, json_path, indent=1)
         written.append(json_path)
     return written

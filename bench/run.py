@@ -350,7 +350,7 @@ def bundled_model() -> Path:
     if not path.is_file():
         raise ModelError(
             f"the bundled model {path} is not there yet; pass --model PATH, e.g. a stand-in with the same "
-            "architecture and I/O: python -m engines.export --model lraspp_mobilenet_v3_large --num-classes 19 "
+            "architecture and I/O: python -m engines.models.export --model lraspp_mobilenet_v3_large --num-classes 19 "
             "--input-size 256x512 --uint8-input --argmax --out /tmp/bench_model --name lraspp_mbv3_street"
         )
     return path

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from engines.data.classes import CITYSCAPES, VOC, generic_palette
 from engines.errors import ModelError
 from engines.models import create_model, list_models
+from segcore.labels import CITYSCAPES, VOC, generic_palette
 
 _CLASSIFIER_KEYS = ("classifier.4.weight", "classifier.low_classifier.weight", "classifier.weight")
 

@@ -1,48 +1,34 @@
-"""Errors raised on purpose by segstream. The tree::
+"""Errors of the engines: a model that cannot be used, and an engine that fails.
 
-    SegstreamError
-     ├── UserInputError (ValueError)     bad input from the user: the CLI exits 2, one line, no traceback
-     │    ├── ConfigError                YAML that cannot be read, unknown key, wrong type or value
-     │    ├── SourceError                a source that cannot be opened: missing, empty, not a video, bad URI
-     │    ├── ModelError                 a model file or sidecar that is missing, unreadable or inconsistent
-     │    └── OutputError                an output path that cannot be used (e.g. equal to an input)
-     ├── EngineUnavailableError (RuntimeError)   a backend or device that is not installed here
-     │                                           (TensorRT, CUDA); the CLI exits 2 and says what to install
-     └── PipelineError (RuntimeError)    a stage, source or sink failed while running: the CLI exits 1
-
-Every message says what went wrong, where, and what to do, on one line.
+The whole tree is drawn in ``segcore.errors``.
 """
 
 from __future__ import annotations
 
+from segcore.errors import SegstreamError, UserInputError
 
-class SegstreamError(Exception):
-    """Base of every error segstream raises on purpose."""
-
-
-class UserInputError(SegstreamError, ValueError):
-    """The user's input (arguments, config, files) is wrong."""
-
-
-class ConfigError(UserInputError):
-    """A configuration file or override is invalid."""
-
-
-class SourceError(UserInputError):
-    """A source cannot be opened or is not what it claims to be."""
+__all__ = ["BuildLockTimeout", "CudaError", "EngineError", "EngineUnavailableError", "ModelError", "ParityError"]
 
 
 class ModelError(UserInputError):
     """A model file or its sidecar metadata is missing, unreadable or inconsistent."""
 
 
-class OutputError(UserInputError):
-    """An output path cannot be used."""
+class EngineError(SegstreamError, RuntimeError):
+    """An engine failed while it was being built, loaded or run."""
 
 
-class EngineUnavailableError(SegstreamError, RuntimeError):
-    """The requested backend or device is not available on this machine."""
+class EngineUnavailableError(EngineError):
+    """The requested backend or device is not available on this machine (the CLI exits 2)."""
 
 
-class PipelineError(SegstreamError, RuntimeError):
-    """A component failed while the pipeline was running."""
+class CudaError(EngineError):
+    """A CUDA runtime call failed (the message names the call and CUDA's own error name)."""
+
+
+class ParityError(EngineError):
+    """An exported graph disagrees with the PyTorch model beyond the tolerance."""
+
+
+class BuildLockTimeout(EngineError, TimeoutError):
+    """Another process has held the build lock of the same engine for longer than allowed."""

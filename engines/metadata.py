@@ -155,7 +155,7 @@ class ModelMeta:
             text = path.read_text()
         except FileNotFoundError:
             raise ModelError(f"model sidecar {path} does not exist; export the model with "
-                             "'python -m engines.export' to write one") from None
+                             "'python -m engines.models.export' to write one") from None
         except OSError as exc:
             raise ModelError(f"cannot read model sidecar {path}: {exc.strerror}") from None
         try:
@@ -181,7 +181,7 @@ def load_for_model(model_path: str | Path) -> ModelMeta:
     if found is None:
         raise ModelError(
             f"model {model_path} has no sidecar ({Path(model_path).with_suffix('.yaml').name}); "
-            "export it with 'python -m engines.export' or write one (see docs/model-format.md)"
+            "export it with 'python -m engines.models.export' or write one (see docs/model-format.md)"
         )
     return ModelMeta.load(found)
 

@@ -10,7 +10,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from engines.base import Engine
+from engines.engine import Engine
 from engines.errors import EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta, load_for_model
 
@@ -94,7 +94,7 @@ def check_model_file(path: Path) -> None:
     if not path.exists():
         raise ModelError(
             f"model file {path} does not exist; check model.path or --model (models are made by "
-            "`python -m engines.train --config configs/train/NAME.yaml` or `python -m engines.export`)"
+            "`python -m training.train --config configs/train/NAME.yaml` or `python -m engines.models.export`)"
         )
     if not path.is_file():
         raise ModelError(f"model path {path} is not a file")

@@ -4,18 +4,10 @@ The public API is what ``__all__`` lists; everything else may change. Importing 
 imports no torch or TensorRT (engines load their backends when a model is opened).
 """
 
-from engines.errors import (
-    ConfigError,
-    EngineUnavailableError,
-    ModelError,
-    OutputError,
-    PipelineError,
-    SegstreamError,
-    SourceError,
-    UserInputError,
-)
+from engines.errors import EngineUnavailableError, ModelError
 from pipeline.config import load_config
 from pipeline.config_schema import Config
+from pipeline.errors import PipelineError
 from pipeline.frame import Frame, SegResult
 from pipeline.pipeline import Pipeline
 from pipeline.queues import BoundedQueue, DropPolicy, QueueClosed
@@ -28,6 +20,7 @@ from pipeline.sinks.null import NullSink
 from pipeline.sources.base import Source, SourceInfo
 from pipeline.sources.push import PushSource
 from pipeline.sources.synthetic import SyntheticSource
+from segcore.errors import ConfigError, OutputError, SegstreamError, SourceError, UserInputError
 
 __all__ = [
     "BoundedQueue",

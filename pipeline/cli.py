@@ -7,7 +7,6 @@ Exit codes: 0 success (also after SIGTERM), 1 a runtime failure, 2 a usage, conf
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -15,16 +14,18 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from engines.errors import EngineUnavailableError, OutputError, PipelineError, UserInputError
+from engines.errors import EngineError, EngineUnavailableError
 from pipeline.config import load_config
 from pipeline.config_schema import Config
+from pipeline.errors import PipelineError
 from pipeline.pipeline import Pipeline
 from pipeline.redact import redact_text, redact_uri
 from pipeline.stages.render import VISUALIZE_MODES
+from segcore.errors import UserInputError
+from segcore.files import write_json
 
 DEMO_VIDEO = "out/segstream_demo.mp4"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -192,21 +193,11 @@ def report(pipeline: Pipeline, config: Config) -> dict[str, Any]:
         ("video", config.output.video), ("masks", config.output.masks),
         ("jsonl", config.output.jsonl), ("summary", config.output.json)) if path]
     if config.output.json:
-        write_json(summary, config.output.json)
+        write_json(summary, config.output.json, what="summary")
     for what, path in written:
         print(f"wrote {what}: {path}")
     return summary
 
-
-def write_json(summary: dict[str, Any], path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n")
-        tmp.replace(path)
-    except OSError as exc:
-        raise OutputError(f"cannot write the summary {path}: {exc.strerror or exc}") from None
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -267,7 +258,7 @@ def fail(exc: BaseException) -> int:
     if isinstance(exc, (UserInputError, EngineUnavailableError)):
         sys.stderr.write(f"error: {_one_line(exc)}\n")
         return EXIT_USAGE
-    if isinstance(exc, PipelineError):
+    if isinstance(exc, (PipelineError, EngineError)):
         sys.stderr.write(f"error: {_one_line(exc)}\n")
         return EXIT_FAILURE
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))  # a bug: show where

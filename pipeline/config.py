@@ -2,7 +2,7 @@
 
 ``load_config(path, overrides)`` reads YAML with ``yaml.safe_load`` only, lays it over the
 built-in defaults, applies ``--set a.b=c`` overrides (values parsed as YAML scalars) and checks
-everything; the mechanism is ``engines.yaml_config``, this module adds the run's value checks.
+everything; the mechanism is ``segcore.typed_yaml``, this module adds the run's value checks.
 Every mistake is a ``ConfigError`` of one line that says where and what to do:
 
 * unreadable YAML → the file and line;
@@ -19,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engines import yaml_config
-from engines.errors import ConfigError
 from engines.registry import BACKENDS
 from engines.transforms import RESIZE_MODES
 from pipeline.config_schema import Config
+from segcore import typed_yaml
+from segcore.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.backend": ("auto", *BACKENDS),
@@ -86,7 +86,7 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def valid_keys(kind: type = Config, prefix: str = "") -> list[str]:
     """Every dotted key of the schema (sections and leaves)."""
-    return yaml_config.valid_keys(kind, prefix)
+    return typed_yaml.valid_keys(kind, prefix)
 
 
 def set_key(
@@ -102,10 +102,10 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config", origins: Mappin
     ``origins`` maps dotted keys to where their values came from (a file, a --set), so that an
     error names the right place.
     """
-    return SCHEMA.build(data, yaml_config.Places(where, origins))
+    return SCHEMA.build(data, typed_yaml.Places(where, origins))
 
 
-def _check_values(config: Config, where: yaml_config.Places) -> None:
+def _check_values(config: Config, where: typed_yaml.Places) -> None:
     for key, allowed in CHOICES.items():
         value = _get(config, key)
         if value not in allowed:
@@ -142,4 +142,4 @@ def _get(config: Any, key: str) -> Any:
     return config
 
 
-SCHEMA = yaml_config.Schema(Config, check=_check_values, example="runtime.batch_size=4")
+SCHEMA = typed_yaml.Schema(Config, check=_check_values, example="runtime.batch_size=4")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engines.errors import ConfigError, ModelError
+from engines.errors import ModelError
 from engines.metadata import ModelMeta
 from engines.registry import backend_for, resolve_device
 from pipeline.config_schema import Config
+from segcore.errors import ConfigError
 
 
 def check_contracts(config: Config, meta: ModelMeta, model_path: Path | str = "") -> tuple[int, int]:

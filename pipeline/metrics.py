@@ -3,7 +3,7 @@
 Everything here is fixed-size, so a run of days costs the same memory as a run of seconds:
 latencies go into log-spaced histograms (1 µs … ~1000 s, 5 % wide buckets, percentiles accurate
 to a few per cent), recent fps comes from a ring of the last completion times, and accuracy is a
-K×K confusion matrix (``engines.metrics.ConfusionMatrix``, the evaluator's own class).
+K×K confusion matrix (``segcore.accuracy.ConfusionMatrix``, the evaluator's own class).
 
 All methods are thread-safe; ``snapshot()`` may be called from any thread while the run goes on.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.metrics import ConfusionMatrix
+from segcore.accuracy import ConfusionMatrix
 
 PERCENTILES = (50, 95, 99)
 

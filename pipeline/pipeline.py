@@ -36,12 +36,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engines.errors import ModelError, PipelineError, SegstreamError
+from engines.errors import ModelError
 from engines.metadata import load_for_model
 from engines.registry import check_model_file
 from engines.weights import default_model_path
 from pipeline.config_schema import Config
 from pipeline.contracts import check_contracts, infer_workers
+from pipeline.errors import PipelineError
 from pipeline.frame import Frame, SegResult
 from pipeline.metrics import Metrics
 from pipeline.queues import BoundedQueue, DropPolicy, QueueClosed, RoundRobin
@@ -64,6 +65,7 @@ from pipeline.workers import (
     name_sinks,
     take_batch,
 )
+from segcore.errors import SegstreamError
 
 log = logging.getLogger(__name__)
 

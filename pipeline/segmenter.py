@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from engines.base import Engine
-from engines.errors import SourceError
+from engines.engine import Engine
 from engines.registry import open_engine
 from engines.transforms import RESIZE_MODES, class_fractions
 from pipeline.pipeline import resolve_model_path
 from pipeline.stages.postprocess import restore
 from pipeline.stages.preprocess import preprocess_image
+from segcore.errors import SourceError
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from engines.data.classes import CITYSCAPES, VOC
+from segcore.labels import CITYSCAPES, VOC
 
 
 def street(height: int, width: int, classes: Sequence[int], palette: Sequence[tuple[int, int, int]], seed: int,
@@ -41,7 +41,7 @@ def write_cityscapes(root: Path, split: str = "val", cities: Sequence[str] = ("a
                      size: tuple[int, int] = (64, 128), raw_ids: bool = False) -> Path:
     """leftImg8bit/{split}/{city}/*_leftImg8bit.png + gtFine/{split}/{city}/*_gtFine_labelTrainIds.png
     (or only *_labelIds.png with ``raw_ids``)."""
-    from engines.data.cityscapes import LABEL_ID_TO_TRAIN_ID
+    from training.data.cityscapes import LABEL_ID_TO_TRAIN_ID
 
     train_to_id = {int(t): i for i, t in enumerate(LABEL_ID_TO_TRAIN_ID) if t != 255}
     seed = 0

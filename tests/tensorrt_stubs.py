@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 
 FILES = (
-    "engines/trt_compat.py",
-    "engines/engine_cache.py",
-    "engines/build.py",
+    "engines/build/compat.py",
+    "engines/build/cache.py",
+    "engines/build/builder.py",
     "engines/backends/tensorrt.py",
     "engines/backends/cuda_buffers.py",
 )

@@ -13,8 +13,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from engines.data.classes import CITYSCAPES
 from engines.metadata import InputSpec, ModelMeta, OutputSpec
+from segcore.labels import CITYSCAPES
 
 
 def make_tiny_model(

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from engines import transforms
-from engines.data.synthetic import StreetScene, SyntheticSpec
 from engines.metadata import load_for_model
+from streetsim import StreetScene, SyntheticSpec
 
 CALIBRATION_SEEDS = range(50000, 50016)  # never used in training (0-5999), validation or the model card
 

@@ -2,7 +2,7 @@
 
     python -m tools.model_card_numbers engines/weights/lraspp_mbv3_street.onnx --json out/model_card.json
 
-Accuracy: ``engines.evaluate`` on synthetic streams whose seeds were never used in training or
+Accuracy: ``training.evaluate`` on synthetic streams whose seeds were never used in training or
 validation (training used seeds 0-5999 at most, validation 10000-10011), both cameras, at 1280×720; the
 pooled mIoU over all frames, and the mIoU of each single 48-frame stream (the acceptance check's
 shape: ``synthetic://street?seed=S&frames=48``), whose minimum shows the worst case, and per stream
@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 
 from engines import transforms
-from engines.data.classes import IGNORE_INDEX
-from engines.data.datasets import open_dataset
-from engines.data.synthetic import StreetScene, SyntheticSpec
-from engines.evaluate import evaluate
 from engines.metadata import load_for_model
-from engines.metrics import ConfusionMatrix, iou_per_class, mean_iou
+from segcore.accuracy import ConfusionMatrix, iou_per_class, mean_iou
+from segcore.labels import IGNORE_INDEX
+from streetsim import StreetScene, SyntheticSpec
+from training.data.datasets import open_dataset
+from training.evaluate import evaluate
 
 POOLED = "synthetic://street?seeds=20000-20015&frames=120&every=40&camera=dashcam,fixed&size=1280x720"
 STREAMS = "synthetic://street?seeds=30000-30047&frames=48&camera=dashcam,fixed"  # 96 streams of 48 frames

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import EngineUnavailableError, PipelineError
+from engines.errors import CudaError, EngineUnavailableError
 
 LOG = logging.getLogger("engines.backends.cuda_buffers")
 
@@ -30,9 +30,6 @@ INSTALL_HINT = (
     "pip install cuda-python (cuda-python 12.x for CUDA 12 drivers such as JetPack 6, 13.x for CUDA 13)"
 )
 
-
-class CudaError(PipelineError):
-    """A CUDA runtime call failed."""
 
 
 def load_cudart() -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.base import warmup_batch
+from engines.engine import warmup_batch
 from engines.errors import EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta
 

@@ -27,7 +27,7 @@ What happens:
 
 Threads: an engine object belongs to the thread that created it (one execution context, one
 stream, CUDA's current device set on that thread). The pipeline creates it in the infer stage's
-``start()`` on the infer thread; calling ``infer`` from another thread raises PipelineError.
+``start()`` on the infer thread; calling ``infer`` from another thread raises EngineError.
 Several engines may share a process, each on its own thread. ``threads`` is accepted for the
 registry's signature and ignored (TensorRT uses the GPU).
 """
@@ -43,10 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engines import trt_compat
 from engines.backends.cuda_buffers import (
     Cuda,
-    CudaError,
     CudaGraph,
     DeviceBuffer,
     HostBuffer,
@@ -55,9 +53,10 @@ from engines.backends.cuda_buffers import (
     copy_to_device,
     copy_to_host,
 )
-from engines.base import warmup_batch
-from engines.engine_cache import EngineRecord, read_record
-from engines.errors import EngineUnavailableError, ModelError, PipelineError
+from engines.build import compat as trt_compat
+from engines.build.cache import EngineRecord, read_record
+from engines.engine import warmup_batch
+from engines.errors import CudaError, EngineError, EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta, load_for_model
 
 if TYPE_CHECKING:
@@ -246,7 +245,7 @@ class TensorRTEngine:
     # -- set-up -----------------------------------------------------------------------------
 
     def _build(self, index: int, precision: str | None, rebuild: bool, options: Any | None, *, force: bool) -> Path:
-        from engines.build import BuildOptions, build_engine
+        from engines.build.builder import BuildOptions, build_engine
 
         opts = options if options is not None else BuildOptions(precision=precision, device=index)
         result = build_engine(
@@ -323,9 +322,9 @@ class TensorRTEngine:
 
     def _check_thread(self) -> None:
         if self._closed:
-            raise PipelineError(f"TensorRT engine {self.path.name} is closed")
+            raise EngineError(f"TensorRT engine {self.path.name} is closed")
         if threading.get_ident() != self._owner:
-            raise PipelineError(
+            raise EngineError(
                 f"TensorRT engine {self.path.name} belongs to the thread that created it; create one engine per "
                 "thread (the pipeline creates it in the infer stage's start())"
             )
@@ -345,7 +344,7 @@ class TensorRTEngine:
         plan, cuda, stream = self._plan, self._cuda, self._stream
         copy_to_device(cuda, self._dev[plan.input.name].ptr, self._host_in.ptr, _nbytes(self._shape, plan.input.dtype), stream)
         if not self._context.execute_async_v3(stream.ptr):
-            raise PipelineError(f"TensorRT execute_async_v3 failed for {self.path.name} (see TensorRT's log)")
+            raise EngineError(f"TensorRT execute_async_v3 failed for {self.path.name} (see TensorRT's log)")
         copy_to_host(cuda, self._host_out.ptr, self._dev[plan.output.name].ptr, _nbytes(self._out_shape, plan.output.dtype), stream)
 
     def _graph(self) -> CudaGraph | None:
@@ -360,7 +359,7 @@ class TensorRTEngine:
             return None
         try:
             graph = capture_graph(self._cuda, self._stream, self._enqueue)
-        except (CudaError, PipelineError) as exc:
+        except (CudaError, EngineError) as exc:
             LOG.warning("CUDA graph capture failed for %s (%s); running without graphs", self.path.name, exc)
             self._use_graphs = False
             return None
@@ -408,7 +407,7 @@ class TensorRTEngine:
             self._context.set_tensor_address(plan.input.name, batch.data_ptr())
             self._context.set_tensor_address(plan.output.name, out.data_ptr())
             if not self._context.execute_async_v3(stream):
-                raise PipelineError(f"TensorRT execute_async_v3 failed for {self.path.name} (see TensorRT's log)")
+                raise EngineError(f"TensorRT execute_async_v3 failed for {self.path.name} (see TensorRT's log)")
         finally:
             self._bind_own_buffers()
         if not batch.is_cuda:

@@ -32,9 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from engines.base import warmup_batch
-from engines.errors import EngineUnavailableError, ModelError, PipelineError, UserInputError
+from engines.engine import warmup_batch
+from engines.errors import EngineError, EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta
+from segcore.errors import UserInputError
 
 LOG = logging.getLogger("engines.backends.torch")
 MAX_GRAPHS = 8
@@ -173,9 +174,9 @@ class TorchEngine:
 
     def _check(self, shape: tuple[int, ...], dtype: torch.dtype | np.dtype[Any]) -> None:
         if self._closed:
-            raise PipelineError(f"torch engine {self.path.name} is closed")
+            raise EngineError(f"torch engine {self.path.name} is closed")
         if threading.get_ident() != self._owner:
-            raise PipelineError(f"torch engine {self.path.name} belongs to the thread that created it")
+            raise EngineError(f"torch engine {self.path.name} belongs to the thread that created it")
         if len(shape) != 4 or shape[self._channel_axis] != 3:
             raise ModelError(f"batch shape {shape} is not a {self.meta.input.layout} 3-channel batch")
         if not 1 <= shape[0] <= self.max_batch:

@@ -9,6 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from engines.models import create_model, list_models
+from segcore.sizes import parse_hw
 
 
 def count_gflops(model: torch.nn.Module, height: int, width: int) -> float:
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="512x1024", help="HxW for the FLOP count")
     args = parser.parse_args(argv)
     try:
-        height, width = (int(v) for v in args.size.lower().split("x"))
+        height, width = parse_hw(args.size)
         if height < 32 or width < 32:
             raise ValueError
     except ValueError:

@@ -16,9 +16,9 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 
-from engines.errors import OutputError
 from pipeline.frame import SegResult
 from pipeline.sources.base import SourceInfo
+from segcore.errors import OutputError
 
 QUIT_KEYS = (ord("q"), 27)  # q, Esc
 

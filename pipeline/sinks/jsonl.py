@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from engines.errors import OutputError
 from pipeline.frame import SegResult
 from pipeline.sinks.naming import check_not_input, prepare_parent
 from pipeline.sources.base import SourceInfo
+from segcore.errors import OutputError
 
 
 def _number(value: float | None, digits: int) -> float | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from engines.errors import OutputError
 from pipeline.frame import SegResult
 from pipeline.sinks.naming import check_not_input
 from pipeline.sources.base import SourceInfo
+from segcore.errors import OutputError
 
 PNG_COMPRESSION = 1
 

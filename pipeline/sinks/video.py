@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from engines.errors import OutputError
 from pipeline.frame import SegResult
 from pipeline.sinks.naming import check_not_input, has_placeholders, output_path, prepare_parent
 from pipeline.sources.base import SourceInfo
+from segcore.errors import OutputError
 
 if TYPE_CHECKING:
     from av.video.stream import VideoStream

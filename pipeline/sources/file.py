@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import SourceError
 from pipeline.config_schema import SourceConfig
 from pipeline.frame import Frame
 from pipeline.sources.base import SourceInfo
+from segcore.errors import SourceError
 
 log = logging.getLogger(__name__)
 

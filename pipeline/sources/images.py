@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import SourceError
 from pipeline.config_schema import SourceConfig
 from pipeline.frame import Frame
 from pipeline.sources.base import SourceInfo
+from segcore.errors import SourceError
+from segcore.media import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 GLOB_CHARS = frozenset("*?[")
 
 

@@ -45,13 +45,13 @@ from typing import TypeGuard
 
 import numpy as np
 
-from engines.errors import SourceError
 from pipeline.config_schema import ReconnectConfig
 from pipeline.frame import Frame
 from pipeline.redact import redact_uri
 from pipeline.sources.base import SourceInfo
 from pipeline.sources.reconnect import ReconnectMachine, SourceState, SourceStatus
 from pipeline.sources.watchdog import Capture, CaptureReader, StreamProperties
+from segcore.errors import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -40,11 +40,11 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
-from engines.errors import ConfigError, SourceError
 from pipeline.config_schema import SourceConfig
 from pipeline.redact import redact_uri
 from pipeline.sources.live import LiveSource, StatusCallback
 from pipeline.sources.watchdog import ConnectError, StreamProperties
+from segcore.errors import ConfigError, SourceError
 
 log = logging.getLogger(__name__)
 

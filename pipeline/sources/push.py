@@ -18,10 +18,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from engines.errors import SourceError
 from pipeline.frame import Frame
 from pipeline.queues import BoundedQueue, DropPolicy, QueueClosed
 from pipeline.sources.base import SourceInfo
+from segcore.errors import SourceError
 
 
 class PushSource:

@@ -32,8 +32,8 @@ import random
 from dataclasses import dataclass
 from enum import Enum
 
-from engines.errors import ConfigError
 from pipeline.config_schema import ReconnectConfig
+from segcore.errors import ConfigError
 
 
 class SourceState(str, Enum):

@@ -26,12 +26,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import cv2
 
-from engines.errors import SourceError
 from pipeline.config_schema import SourceConfig
 from pipeline.sources.base import SourceInfo
 from pipeline.sources.live import LiveSource, StatusCallback
 from pipeline.sources.network import CvCapture
 from pipeline.sources.watchdog import ConnectError
+from segcore.errors import SourceError
 
 _ON_LINUX = sys.platform.startswith("linux")
 _SETTINGS = ("width", "height", "fps", "fourcc")

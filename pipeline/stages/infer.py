@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.base import Engine
+from engines.engine import Engine
 from engines.registry import open_engine
 from pipeline.stage import Packet
 

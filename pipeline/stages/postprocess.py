@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engines.metadata import OutputSpec
-from engines.metrics import confusion_matrix
 from engines.transforms import (
     Geometry,
     class_fractions,
@@ -26,6 +25,7 @@ from engines.transforms import (
 )
 from pipeline.stage import Packet
 from pipeline.stages.smoothing import EmaSmoother, MajorityVote
+from segcore.accuracy import confusion_matrix
 
 UPSAMPLE_MODES = ("nearest", "bilinear")
 SMOOTHING_MODES = ("none", "ema", "majority")

@@ -1,1 +1,0 @@
-"""Data: class tables, the synthetic street-scene generator and dataset loaders."""

@@ -1,0 +1,400 @@
+"""Typed configuration from YAML: a tree of dataclasses, type-checked, with ``--set`` overrides.
+
+A schema is a dataclass whose fields are sections (nested dataclasses) or values: ``bool``,
+``int``, ``float``, ``str``, ``X | None``, unions, ``list[X]``, ``dict[K, V]`` (a free-form mapping)
+and ``Any``. ``Schema.load`` lays, in order, the built-in defaults ← a YAML file (``yaml.safe_load``
+only) ← dotted ``values`` ← ``--set a.b=c`` overrides (the value parsed as a YAML scalar), builds
+the dataclasses and runs the schema's own value check. Every mistake is a ``ConfigError`` of one
+line that names where the value came from (the file or the ``--set``), the key and what to do:
+
+* unreadable YAML → the file, line and column;
+* an unknown key, at any depth → the nearest valid key ("did you mean 'model.path'?"), or the
+  valid keys there;
+* a wrong type → the key, the expected type and the value found.
+
+Types are strict where YAML is loose: ``true``/``yes`` is not an integer and ``1`` is not a
+boolean. An integer is accepted for a float, a number for a string (a webcam index ``0``) and a
+single string for a list of strings. A ``str`` field with ``metadata=BOOL_AS_TEXT`` takes YAML
+``true``/``false`` as "true"/"false" (for choices such as ``auto | true | false``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import functools
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar, Union
+
+import yaml
+
+from segcore.errors import ConfigError
+
+__all__ = ["BOOL_AS_TEXT", "Places", "Schema", "valid_keys"]
+
+T = TypeVar("T")
+
+_BOOL_AS_TEXT = "yaml_config.bool_as_text"
+BOOL_AS_TEXT: Mapping[str, object] = types.MappingProxyType({_BOOL_AS_TEXT: True})
+
+
+class Places:
+    """Where each dotted key's value came from (a config file, a ``--set``), for error messages."""
+
+    def __init__(self, default: str = "config", origins: Mapping[str, str] | None = None) -> None:
+        self.default = default
+        self.origins = dict(origins or {})
+
+    def __call__(self, key: str) -> str:
+        key = key.split("[")[0]
+        while key:  # a key inside a mapping field came from where that field was set
+            if key in self.origins:
+                return self.origins[key]
+            key = key.rpartition(".")[0]
+        return self.default
+
+
+@dataclasses.dataclass(frozen=True)
+class Schema(Generic[T]):
+    """How to load one configuration tree.
+
+    ``check(config, places)`` validates values after the types are right; ``what`` names a file
+    in messages ("config file x.yaml"); ``example`` is shown when a ``--set`` lacks its "=";
+    ``suggest`` picks how a "did you mean" names a key in the same section: the whole dotted key
+    ("key") or the field name alone ("name").
+    """
+
+    root: type[T]
+    check: Callable[[T, Places], None] | None = None
+    what: str = "config file"
+    example: str = "section.key=value"
+    suggest: Literal["key", "name"] = "key"
+
+    def load(
+        self,
+        path: str | Path | None = None,
+        overrides: Sequence[str] = (),
+        *,
+        values: Mapping[str, Any] | None = None,
+    ) -> T:
+        """Defaults ← YAML file ``path`` ← ``values`` (dotted key → value) ← ``overrides`` ("a.b=c")."""
+        data = self.defaults()
+        origins: dict[str, str] = {}
+        if path is not None:
+            self.merge(data, self.read(path), where=f"{self.what} {path}", origins=origins)
+        for key, value in (values or {}).items():
+            self.set_key(data, key, value, where=f"setting {key}", origins=origins)
+        for override in overrides:
+            key, value = self.parse_override(override)
+            self.set_key(data, key, value, where=f"--set {override}", origins=origins)
+        return self.build(data, Places(f"{self.what} {path}" if path is not None else "config", origins))
+
+    def defaults(self) -> dict[str, Any]:
+        return dataclasses.asdict(typing.cast(Any, self.root()))
+
+    def keys(self) -> list[str]:
+        return valid_keys(self.root)
+
+    def read(self, path: str | Path) -> dict[str, Any]:
+        """The YAML mapping in ``path`` ({} for an empty file)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{self.what} {path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{self.what} {path} is a directory, not a YAML file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {self.what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+            where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
+            raise ConfigError(f"{self.what} {where}: invalid YAML: {problem}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.what} {path}: expected a mapping of sections at the top, got {_kind(data)}")
+        return data
+
+    def parse_override(self, text: str) -> tuple[str, Any]:
+        """``"a.b=c"`` → ("a.b", c parsed as a YAML scalar: 3 → int, true → bool, null → None)."""
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {text}: expected key=value, e.g. --set {self.example}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw  # not YAML: take it as the plain string it looks like
+        return key, value
+
+    def set_key(
+        self, data: dict[str, Any], key: str, value: Any, *, where: str, origins: dict[str, str] | None = None
+    ) -> None:
+        """Set dotted ``key`` in the nested dict ``data`` (missing sections are created).
+
+        A key must be in the schema, except below a mapping field (``model.kwargs.depth``), where
+        keys are created. A mapping given for a section is merged into it.
+        """
+        parts = key.split(".")
+        kind: type = self.root
+        node = data
+        for depth, part in enumerate(parts):
+            dotted = ".".join(parts[: depth + 1])
+            hints = _hints(kind)
+            if part not in hints:
+                raise ConfigError(f"{where}: {self.unknown(key)}")
+            hint = hints[part]
+            section = _section(hint)
+            last = depth == len(parts) - 1
+            if section is None or (last and value is None and _nullable(hint)):
+                if last:
+                    node[part] = copy.deepcopy(value)
+                elif _is_mapping(hint):
+                    _set_inside(node, parts[depth:], value, where=where, prefix=".".join(parts[:depth]))
+                else:
+                    raise ConfigError(f"{where}: {dotted} is a value, not a section")
+                if origins is not None:
+                    origins[dotted] = where
+                return
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            if last:
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"{where}: {dotted} is a section; expected a mapping, got {_kind(value)}")
+                self._merge(section, child, value, where, f"{dotted}.", origins)
+                return
+            node, kind = child, section
+
+    def merge(
+        self, data: dict[str, Any], update: Mapping[str, Any], *, where: str, origins: dict[str, str] | None = None
+    ) -> None:
+        """Lay the nested mapping ``update`` (a YAML file) over ``data``; an empty section keeps ``data``'s."""
+        self._merge(self.root, data, update, where, "", origins)
+
+    def _merge(
+        self, kind: type, base: dict[str, Any], update: Mapping[str, Any], where: str, prefix: str,
+        origins: dict[str, str] | None,
+    ) -> None:
+        hints = _hints(kind)
+        for key, value in update.items():
+            dotted = f"{prefix}{key}"
+            if not isinstance(key, str) or key not in hints:
+                raise ConfigError(f"{where}: {self.unknown(dotted)}")
+            section = _section(hints[key])
+            if section is None or (value is None and _nullable(hints[key])):
+                base[key] = copy.deepcopy(value)
+                if origins is not None:
+                    origins[dotted] = where
+            elif value is None:
+                continue  # an empty section in YAML ("render:") keeps the defaults
+            elif not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: {dotted} is a section; expected a mapping, got {_kind(value)}")
+            else:
+                child = base.get(key)
+                if not isinstance(child, dict):
+                    child = base[key] = {}
+                self._merge(section, child, value, where, f"{dotted}.", origins)
+
+    def unknown(self, key: str) -> str:
+        """"unknown key 'k'; did you mean 'nearest'?" (or the valid keys of that section)."""
+        keys = self.keys()
+        parent = key.rpartition(".")[0]
+
+        def shown(k: str) -> str:  # in "name" mode, a key in the user's section is named alone
+            return k.rpartition(".")[2] if self.suggest == "name" and k.rpartition(".")[0] == parent else k
+
+        close = _nearest(key, keys)
+        if close is not None:
+            return f"unknown key '{key}'; did you mean '{shown(close)}'?"
+        options = [k for k in keys if k.rpartition(".")[0] == parent] or [k for k in keys if "." not in k]
+        return f"unknown key '{key}'; valid keys here: {', '.join(map(shown, options))}"
+
+    def build(self, data: Any, places: Places | None = None) -> T:
+        """The checked dataclass tree from a nested mapping; missing keys keep their defaults."""
+        places = places or Places()
+        config: T = self._build(self.root, data, places, "")
+        if self.check is not None:
+            self.check(config, places)
+        return config
+
+    def _build(self, kind: type, data: Any, where: Places, prefix: str) -> Any:
+        if not isinstance(data, Mapping):
+            key = prefix.rstrip(".")
+            raise ConfigError(f"{where(key)}: {key or 'the top level'} must be a mapping, got {_kind(data)}")
+        fields = [f for f in dataclasses.fields(kind) if f.init]
+        names = {f.name for f in fields}
+        for name in data:
+            if name not in names:
+                key = f"{prefix}{name}"
+                raise ConfigError(f"{where(key)}: {self.unknown(key)}")
+        hints = _hints(kind)
+        kwargs = {}
+        for f in fields:
+            if f.name in data:
+                value = data[f.name]
+                if f.metadata.get(_BOOL_AS_TEXT) and isinstance(value, bool):
+                    value = str(value).lower()
+                kwargs[f.name] = self._coerce(value, hints[f.name], f"{prefix}{f.name}", where)
+        return kind(**kwargs)
+
+    def _coerce(self, value: Any, hint: Any, key: str, where: Places, shown: Any = None) -> Any:
+        """``value`` checked against ``hint`` (a message names ``shown``, by default ``hint``)."""
+        if hint is Any or hint is object:
+            return value
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if origin in (Union, types.UnionType):
+            if value is None and type(None) in args:
+                return None
+            inner = [a for a in args if a is not type(None)]
+            if len(inner) == 1:
+                return self._coerce(value, inner[0], key, where, shown=hint)
+            for member in inner:  # the first member that takes the value wins
+                try:
+                    return self._coerce(value, member, key, where)
+                except ConfigError:
+                    continue
+        elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            return self._build(hint, {} if value is None else value, where, f"{key}.")
+        elif value is None:
+            pass
+        elif hint is bool:
+            if isinstance(value, bool):
+                return value
+        elif hint is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif hint is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif hint is str:
+            if isinstance(value, str):
+                return value
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)  # e.g. a webcam index written as 0
+        elif origin is list or hint is list:
+            item = args[0] if args else Any
+            if item is str and isinstance(value, (str, int)) and not isinstance(value, bool):
+                value = [value]  # a single URI or dataset where a list is expected
+            if isinstance(value, (list, tuple)):
+                return [self._coerce(v, item, f"{key}[{i}]", where) for i, v in enumerate(value)]
+        elif _is_mapping(hint):
+            if isinstance(value, Mapping):
+                key_type, item = args if len(args) == 2 else (Any, Any)
+                for k in value:
+                    if key_type is str and not isinstance(k, str):
+                        raise ConfigError(f"{where(key)}: {key} must have string keys, got {_kind(k)} {k!r}")
+                return {k: self._coerce(v, item, f"{key}.{k}", where) for k, v in value.items()}
+        else:
+            return value  # a type this module does not check
+        got = "null" if value is None else f"{_kind(value)} {value!r}"
+        raise ConfigError(f"{where(key)}: {key} must be {_expected(shown or hint)}, got {got}")
+
+
+def valid_keys(kind: type, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema ``kind`` (sections and leaves)."""
+    keys = []
+    for name, hint in _hints(kind).items():
+        key = f"{prefix}{name}"
+        keys.append(key)
+        section = _section(hint)
+        if section is not None:
+            keys.extend(valid_keys(section, f"{key}."))
+    return keys
+
+
+@functools.cache
+def _hints(kind: type) -> dict[str, Any]:
+    """Field name → resolved type of the dataclass ``kind`` (fields set by ``__init__`` only)."""
+    resolved = typing.get_type_hints(kind)
+    return {f.name: resolved[f.name] for f in dataclasses.fields(kind) if f.init}
+
+
+def _section(hint: Any) -> type | None:
+    """The dataclass a field holds (through ``X | None``), or None for a value field."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = inner[0] if len(inner) == 1 else None
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def _nullable(hint: Any) -> bool:
+    return typing.get_origin(hint) in (Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def _is_mapping(hint: Any) -> bool:
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return any(_is_mapping(a) for a in typing.get_args(hint))
+    return hint in (dict, Mapping) or typing.get_origin(hint) in (dict, Mapping)
+
+
+def _set_inside(node: dict[str, Any], parts: list[str], value: Any, *, where: str, prefix: str) -> None:
+    """Set ``parts`` (a mapping field, then keys inside it) in ``node``, creating mappings on the way."""
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            key = ".".join([p for p in (prefix, *parts[: depth + 1]) if p])
+            raise ConfigError(f"{where}: {key} holds {_kind(child)} {child!r}, not a mapping")
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def _nearest(key: str, keys: list[str]) -> str | None:
+    """The valid key nearest to ``key``: each part matched among its section's names, else by the last part."""
+    fixed = ""
+    for part in key.split("."):
+        prefix = f"{fixed}." if fixed else ""
+        names = [k[len(prefix):] for k in keys if k.startswith(prefix) and "." not in k[len(prefix):]]
+        match = [part] if part in names else difflib.get_close_matches(part, names, n=1, cutoff=0.6)
+        if not match:
+            break
+        fixed = prefix + match[0]
+    else:
+        return fixed if fixed != key else None
+    by_leaf: dict[str, str] = {}  # a key in the wrong section (or at the wrong depth): its name alone
+    for k in keys:
+        by_leaf.setdefault(k.rpartition(".")[2], k)
+    match = difflib.get_close_matches(key.rpartition(".")[2], list(by_leaf), n=1, cutoff=0.75)
+    return by_leaf[match[0]] if match else None
+
+
+_NAMES = {bool: ("a boolean (true/false)", "booleans"), int: ("an integer", "integers"),
+          float: ("a number", "numbers"), str: ("a string", "strings")}
+
+
+def _expected(hint: Any, plural: bool = False) -> str:
+    """How a message names the type ``hint``: "an integer", "a list of strings", "a mapping or null"."""
+    if hint is Any or hint is object:
+        return "values" if plural else "any value"
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        inner = [_expected(a, plural) for a in args if a is not type(None)]
+        return " or ".join(inner) + (" or null" if type(None) in args else "")
+    if origin is list or hint is list:
+        items = _expected(args[0], plural=True) if args else "values"
+        return f"{'lists' if plural else 'a list'} of {items}"
+    if _is_mapping(hint) or (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+        return "mappings" if plural else "a mapping"
+    if hint in _NAMES:
+        return _NAMES[hint][plural]
+    name = getattr(hint, "__name__", str(hint))
+    return f"{name} values" if plural else name
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}
+    return names.get(type(value), type(value).__name__)
