@@ -1,42 +1,22 @@
 #!/usr/bin/env python3
-"""Real-time semantic segmentation of video streams.
+"""Real-time semantic segmentation of video streams: the ``segstream`` command's run, as a script.
 
     python run_stream.py [SOURCE ...] [-o OUT] [--config FILE] [--model PATH] [--set key=value ...]
                          [--show] [--visualize MODE] [--alpha A] [--max-frames N] [--masks DIR]
                          [--jsonl FILE] [--json STATS.json] [--live] [--pace]
 
 With no arguments: the bundled model on the built-in synthetic street stream, writing an
-annotated video to out/segstream_demo.mp4. Ctrl-C (or SIGTERM) stops gracefully: the video is
-finalised and the summary written; a second Ctrl-C exits at once.
-Exit codes: 0 ok, 1 runtime failure, 2 usage/config/input error, 130 interrupted.
+annotated video to out/segstream_demo.mp4. Exit codes: 0 ok, 1 runtime failure, 2
+usage/config/input error, 130 interrupted. The loop itself is ``segstream/run.py``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from pipeline import Pipeline
-from pipeline.cli import SignalStop, config_from_args, fail, parse_args, print_status, progress_bar, report
+from segstream.run import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        config = config_from_args(args)  # defaults ← --config ← flags ← --set
-        pipeline = Pipeline.from_config(config, on_status=print_status)  # model, contracts, sources, outputs checked
-        with SignalStop(pipeline) as signals:  # Ctrl-C / SIGTERM: stop, drain or drop, finalise
-            pipeline.start()  # opens sources, loads the engine, opens the sinks, starts reading
-            with progress_bar(pipeline) as progress:
-                try:
-                    while not pipeline.join(timeout=0.25):
-                        signals.check()
-                        progress.update(pipeline)
-                finally:
-                    report(pipeline, config)  # summary table, --json; also after a failure
-        return signals.exit_code
-    except BaseException as exc:  # noqa: BLE001 - every error becomes one line and an exit code
-        return fail(exc)
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())
