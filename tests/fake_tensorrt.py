@@ -31,7 +31,7 @@ PLAN_MAGIC = "FAKE-TENSORRT-PLAN"
 
 
 def fake_gpu_identity(index: int) -> tuple[str, str]:
-    """What ``engines.build.gpu_identity`` returns on a GPU, for builds with FakeTensorRT."""
+    """What ``engines.build.builder.gpu_identity`` returns on a GPU, for builds with FakeTensorRT."""
     return ("Fake GPU", "8.7")
 
 

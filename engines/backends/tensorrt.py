@@ -245,7 +245,7 @@ class TensorRTEngine:
     # -- set-up -----------------------------------------------------------------------------
 
     def _build(self, index: int, precision: str | None, rebuild: bool, options: Any | None, *, force: bool) -> Path:
-        from engines.build.builder import BuildOptions, build_engine
+        from engines.build import BuildOptions, build_engine
 
         opts = options if options is not None else BuildOptions(precision=precision, device=index)
         result = build_engine(

@@ -1,5 +1,5 @@
 """``python -m engines.build MODEL.onnx``: build (or reuse) a TensorRT engine."""
 
-from engines.build.builder import main
+from engines.build.cli import main
 
 raise SystemExit(main())

@@ -12,142 +12,43 @@ so ``open_engine("model.fp16.engine")`` finds its metadata like every other mode
 ever written into the plan itself. The sidecar of an engine must not be the ONNX's own sidecar:
 build ``model.onnx`` to ``model.fp16.engine`` (the default), not to ``model.engine``.
 
-The key (``EngineKey``) holds everything that makes a plan valid or not: the ONNX's sha256, the
-TensorRT version, the GPU's name and compute capability, the precision, the optimisation profile
-shapes and the build flags. An engine is reused only when the recorded key equals the wanted one
-*and* the plan's sha256 equals the recorded one (a truncated, corrupt or foreign plan is caught).
-Otherwise it is rebuilt with a log line naming each field that differs, or, with rebuilding
-disabled, refused with a ModelError that names them.
+The key (``EngineKey``, in ``key.py``) holds everything that makes a plan valid or not: the
+ONNX's sha256, the TensorRT version, the GPU's name and compute capability, the precision, the
+optimisation profile shapes and the build flags. An engine is reused only when the recorded key
+equals the wanted one *and* the plan's sha256 equals the recorded one (a truncated, corrupt or
+foreign plan is caught). Otherwise it is rebuilt with a log line naming each field that differs,
+or, with rebuilding disabled, refused with a ModelError that names them.
 
-Concurrent builders (threads or processes) serialise on ``model.fp16.engine.lock`` with
-``fcntl.flock``: the first builds, the others wait, re-check and reuse its result. The lock file is
-left in place on purpose (deleting it would let two builders hold "the" lock at once); the kernel
-drops the lock when its holder dies, so a crashed build never leaves a stale lock. Plan and sidecar
-are each written to a temporary file in the same directory and renamed over the old one, so a
-reader sees the old pair or the new pair, and a mixed pair fails the sha256 check.
+Concurrent builders (threads or processes) serialise on ``model.fp16.engine.lock`` (``lock.py``):
+the first builds, the others wait, re-check and reuse its result. Plan and sidecar are each
+written to a temporary file in the same directory and renamed over the old one, so a reader sees
+the old pair or the new pair, and a mixed pair fails the sha256 check.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
-import json
 import logging
-import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
-from engines.errors import BuildLockTimeout, ModelError
+from engines.build.key import EngineKey
+from engines.build.lock import file_lock, lock_path_for
+from engines.build.profiles import Profile, image_axes
+from engines.errors import ModelError
 from engines.metadata import ModelMeta, _plain
 from segcore.files import sha256_file, write_atomic
 
 FORMAT = "segstream-engine/1"
 LOG = logging.getLogger("engines.build.cache")
-KEY_FIELDS = (
-    "onnx_sha256",
-    "tensorrt_version",
-    "gpu_name",
-    "compute_capability",
-    "precision",
-    "profiles",
-    "flags",
-)
-
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One input's optimisation profile: the smallest, the tuned-for and the largest shape."""
-
-    name: str
-    min: tuple[int, ...]
-    opt: tuple[int, ...]
-    max: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        if not len(self.min) == len(self.opt) == len(self.max):
-            raise ValueError(f"profile {self.name!r}: min/opt/max have different ranks")
-        for lo, mid, hi in zip(self.min, self.opt, self.max, strict=True):
-            if not 0 < lo <= mid <= hi:
-                raise ValueError(
-                    f"profile {self.name!r}: need 0 < min <= opt <= max in every dimension, got "
-                    f"min {self.min}, opt {self.opt}, max {self.max}"
-                )
-
-    @property
-    def is_static(self) -> bool:
-        return self.min == self.max
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Profile:
-        return cls(
-            name=str(data["name"]),
-            min=tuple(int(v) for v in data["min"]),
-            opt=tuple(int(v) for v in data["opt"]),
-            max=tuple(int(v) for v in data["max"]),
-        )
-
-
-@dataclass(frozen=True)
-class EngineKey:
-    """Everything a plan depends on. Two keys are equal exactly when one plan serves both."""
-
-    onnx_sha256: str
-    tensorrt_version: str
-    gpu_name: str
-    compute_capability: str
-    precision: str
-    profiles: tuple[Profile, ...]
-    flags: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "onnx_sha256": self.onnx_sha256,
-            "tensorrt_version": self.tensorrt_version,
-            "gpu_name": self.gpu_name,
-            "compute_capability": self.compute_capability,
-            "precision": self.precision,
-            "profiles": [p.to_dict() for p in self.profiles],
-            "flags": _plain(dict(sorted(self.flags.items()))),
-        }
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EngineKey:
-        return cls(
-            onnx_sha256=str(data["onnx_sha256"]),
-            tensorrt_version=str(data["tensorrt_version"]),
-            gpu_name=str(data["gpu_name"]),
-            compute_capability=str(data["compute_capability"]),
-            precision=str(data["precision"]),
-            profiles=tuple(Profile.from_dict(p) for p in data["profiles"]),
-            flags=dict(data.get("flags") or {}),
-        )
-
-    def differences(self, wanted: EngineKey) -> list[str]:
-        """One line per differing field: ``field: engine has X, this build wants Y``."""
-        mine, theirs = self.to_dict(), wanted.to_dict()
-        lines = []
-        for name in KEY_FIELDS:
-            if name == "flags":
-                for flag in sorted(set(mine["flags"]) | set(theirs["flags"])):
-                    a, b = mine["flags"].get(flag, "(absent)"), theirs["flags"].get(flag, "(absent)")
-                    if a != b:
-                        lines.append(f"flags.{flag}: engine has {_short(a)}, this build wants {_short(b)}")
-            elif mine[name] != theirs[name]:
-                lines.append(f"{name}: engine has {_short(mine[name])}, this build wants {_short(theirs[name])}")
-        return lines
+LOCK_TIMEOUT = 3600.0  # seconds a builder waits for a concurrent build of the same engine
 
 
 @dataclass(frozen=True)
@@ -180,7 +81,9 @@ class EngineRecord:
                 build=dict(data.get("build") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{where}: the engine section is damaged ({exc!r}); rebuild the engine") from None
+            raise ModelError(
+                f"{where}: the engine section is damaged ({exc!r}); rebuild the engine"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -199,12 +102,6 @@ class CacheResult:
 
 def sidecar_for(engine_path: str | Path) -> Path:
     return Path(engine_path).with_suffix(".yaml")
-
-
-def lock_path_for(engine_path: str | Path) -> Path:
-    path = Path(engine_path)
-    return path.with_name(path.name + ".lock")
-
 
 
 def read_record(engine_path: str | Path) -> EngineRecord | None:
@@ -227,54 +124,6 @@ def write_sidecar(engine_path: str | Path, meta: ModelMeta, record: EngineRecord
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
     write_atomic(side, text.encode())
     return side
-
-
-
-@contextlib.contextmanager
-def file_lock(
-    path: str | Path,
-    *,
-    timeout: float | None = None,
-    poll: float = 0.05,
-    on_wait: Callable[[str], None] | None = None,
-) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the ``with`` block.
-
-    Threads of one process exclude each other too: each call opens its own file description.
-    ``on_wait`` is called once, with what the holder wrote into the file, if we have to wait.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh: IO[str] = open(path, "a+")  # noqa: SIM115 - closed in finally
-    try:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        waited = False
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    waited = True
-                    if on_wait is not None:
-                        fh.seek(0)
-                        on_wait(fh.read().strip() or "another builder")
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise BuildLockTimeout(
-                        f"gave up after {timeout:.0f} s waiting for {path} (held by {_holder(fh)}); "
-                        "let that build finish, or raise the lock timeout"
-                    ) from None
-                time.sleep(poll)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    finally:
-        fh.close()
 
 
 def check(engine_path: str | Path, key: EngineKey) -> CacheStatus:
@@ -311,7 +160,7 @@ def ensure_engine(
     *,
     rebuild: bool = True,
     force: bool = False,
-    lock_timeout: float | None = 3600.0,
+    lock_timeout: float | None = LOCK_TIMEOUT,
     build_info: Mapping[str, Any] | None = None,
     log: logging.Logger = LOG,
 ) -> CacheResult:
@@ -369,8 +218,7 @@ def ensure_engine(
 
 def engine_meta(meta: ModelMeta, profile: Profile, *, precision: str) -> ModelMeta:
     """The ONNX's metadata, adjusted to what the engine accepts (its profile and precision)."""
-    layout = meta.input.layout
-    h_axis, w_axis = (1, 2) if layout == "NHWC" else (2, 3)
+    h_axis, w_axis, _ = image_axes(meta.input.layout)
     inp = dataclasses.replace(
         meta.input,
         height=profile.opt[h_axis],
@@ -379,13 +227,3 @@ def engine_meta(meta: ModelMeta, profile: Profile, *, precision: str) -> ModelMe
         dynamic_size=(profile.min[h_axis], profile.min[w_axis]) != (profile.max[h_axis], profile.max[w_axis]),
     )
     return dataclasses.replace(meta, input=inp, precision="fp16" if precision == "fp16" else meta.precision)
-
-
-def _holder(fh: IO[str]) -> str:
-    fh.seek(0)
-    return fh.read().strip() or "another builder"
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 160 else text[:157] + "..."

@@ -69,7 +69,9 @@ def import_tensorrt() -> ModuleType:
     except OSError as exc:  # a wheel whose shared libraries cannot be loaded
         raise EngineUnavailableError(f"TensorRT cannot be loaded ({exc}); {INSTALL_HINT}") from None
     if not hasattr(trt, "Builder") or not hasattr(trt, "Runtime"):
-        raise EngineUnavailableError(f"TensorRT is not installed (only type stubs were found); {INSTALL_HINT}")
+        raise EngineUnavailableError(
+            f"TensorRT is not installed (only type stubs were found); {INSTALL_HINT}"
+        )
     return trt
 
 
@@ -99,7 +101,10 @@ def numpy_dtype(trt_dtype: Any) -> np.dtype[Any]:
     name = getattr(trt_dtype, "name", str(trt_dtype)).rsplit(".", 1)[-1]
     numpy_name = _DTYPES.get(name)
     if numpy_name is None:
-        raise ValueError(f"TensorRT I/O type {name} has no numpy equivalent; export the model with float32/float16/uint8 I/O")
+        raise ValueError(
+            f"TensorRT I/O type {name} has no numpy equivalent; "
+            "export the model with float32/float16/uint8 I/O"
+        )
     return np.dtype(numpy_name)
 
 

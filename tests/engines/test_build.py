@@ -17,18 +17,13 @@ import numpy as np
 import onnx
 import pytest
 
-from engines.build.builder import (
-    BuildOptions,
-    OnnxInput,
-    build_engine,
-    calibration_batch,
-    main,
-    onnx_sha256,
-    plan_precision,
-    plan_profile,
-    read_onnx_input,
-)
-from engines.build.cache import check, read_record, sidecar_for
+from engines.build import BuildOptions, build_engine, read_record
+from engines.build.cache import check, sidecar_for
+from engines.build.calibration import calibration_batch
+from engines.build.cli import main
+from engines.build.onnx_file import OnnxInput, onnx_sha256, read_onnx_input
+from engines.build.precision import plan_precision
+from engines.build.profiles import plan_profile
 from engines.errors import EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta, load_for_model
 from segcore.errors import UserInputError
@@ -307,6 +302,30 @@ def test_external_weights_are_part_of_the_hash(tmp_path: Path) -> None:
     raw[0] ^= 0xFF
     data.write_bytes(bytes(raw))
     assert onnx_sha256(path) != before
+
+
+# --- the package ----------------------------------------------------------------------------------
+
+
+def test_public_api_is_sorted_and_importable() -> None:
+    import engines.build
+
+    assert engines.build.__all__ == sorted(set(engines.build.__all__))
+    for name in engines.build.__all__:
+        assert getattr(engines.build, name) is not None
+
+
+def test_importing_the_builder_imports_no_tensorrt_or_torch() -> None:
+    modules = sorted(p.stem for p in (ROOT / "engines" / "build").glob("*.py") if p.stem != "__main__")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module('engines.build.' + name)\n"
+        "bad = sorted(m for m in ('torch', 'tensorrt', 'modelopt') if m in sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 # --- CLI ----------------------------------------------------------------------------------------

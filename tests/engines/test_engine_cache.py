@@ -13,20 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from engines.build import cache as engine_cache
-from engines.build.cache import (
-    BuildLockTimeout,
-    EngineKey,
-    Profile,
-    check,
-    engine_meta,
-    ensure_engine,
-    file_lock,
-    lock_path_for,
-    read_record,
-    sidecar_for,
-)
-from engines.errors import ModelError
+from engines.build.cache import CacheResult, check, engine_meta, ensure_engine, read_record, sidecar_for
+from engines.build.key import EngineKey
+from engines.build.lock import file_lock, lock_path_for
+from engines.build.profiles import Profile
+from engines.errors import BuildLockTimeout, ModelError
 from engines.metadata import InputSpec, ModelMeta, OutputSpec, load_for_model
 from segcore.labels import CITYSCAPES
 
@@ -78,7 +69,7 @@ class FakeBuilder:
         return self.payload + b"#%d" % n
 
 
-def build(path: Path, key: EngineKey = KEY, builder: FakeBuilder | None = None, **kw: object) -> engine_cache.CacheResult:
+def build(path: Path, key: EngineKey = KEY, builder: FakeBuilder | None = None, **kw: object) -> CacheResult:
     return ensure_engine(path, key, META, builder or FakeBuilder(), **kw)  # type: ignore[arg-type]
 
 
@@ -188,7 +179,7 @@ def test_failed_build_leaves_the_old_engine_and_no_temp_files(tmp_path: Path) ->
 def test_threads_build_once_and_the_others_reuse(tmp_path: Path) -> None:
     path = tmp_path / "tiny.fp16.engine"
     builder = FakeBuilder(delay=0.3)
-    results: list[engine_cache.CacheResult] = []
+    results: list[CacheResult] = []
     threads = [threading.Thread(target=lambda: results.append(build(path, builder=builder))) for _ in range(4)]
     for t in threads:
         t.start()

@@ -98,7 +98,7 @@ def test_cuda_buffers_round_trip_and_graph_replay() -> None:
 def built(tmp_path: Path) -> Any:
     trt = _tensorrt()
     _cuda()
-    from engines.build.builder import BuildOptions, build_engine
+    from engines.build import BuildOptions, build_engine
 
     def make(name: str, precision: str = "fp32", **model_kw: Any) -> tuple[Path, Path]:
         onnx_path = make_tiny_model(tmp_path, name=name, **model_kw)

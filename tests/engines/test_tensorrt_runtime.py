@@ -19,7 +19,7 @@ import pytest
 
 from engines.backends.onnxruntime import OnnxRuntimeEngine
 from engines.backends.tensorrt import TensorRTEngine, binding_plan, check_in_profile
-from engines.build.builder import BuildOptions, build_engine
+from engines.build import BuildOptions, build_engine
 from engines.errors import EngineError, EngineUnavailableError, ModelError
 from engines.metadata import load_for_model
 from engines.registry import open_engine
