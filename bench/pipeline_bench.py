@@ -80,16 +80,10 @@ def run_pipeline(
     with cv2_threads(opencv_threads):
         sink = TimedVideoSink(VideoSink(video, codec=config.output.codec, preset=config.output.video_preset,
                                         inputs=uris, multi_source=len(uris) > 1))
-        pipe = Pipeline.from_config(config, sinks=[sink])
-        pipe.start()
-        clock = Clock()
-        try:
+        with Pipeline.from_config(config, sinks=[sink]) as pipe:  # on an error: queued frames dropped, threads ended
+            clock = Clock()
             pipe.join()
-        except BaseException:
-            pipe.stop(drain=False)
-            pipe.join(timeout=10.0)
-            raise
-        cores, others = clock.cores_busy(), clock.others_busy()
+            cores, others = clock.cores_busy(), clock.others_busy()
     stats = pipe.stats()
     sources = stats["sources"]
     captured = sum(int(s["frames_read"]) for s in sources.values())

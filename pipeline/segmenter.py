@@ -25,7 +25,7 @@ import numpy as np
 from engines.engine import Engine
 from engines.registry import open_engine
 from engines.transforms import RESIZE_MODES, class_fractions
-from pipeline.pipeline import resolve_model_path
+from pipeline.construction import resolve_model_path
 from pipeline.stages.postprocess import restore
 from pipeline.stages.preprocess import preprocess_image
 from segcore.errors import SourceError

@@ -17,18 +17,22 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from pipeline import CallbackSink, Pipeline, SegResult, load_config
 from pipeline.sources.reconnect import SourceState, SourceStatus
 from tests.pipeline.test_rtsp import require_server
+from tests.pipeline.waiting import wait_until
 from tests.rtsp_server import RtspServer
 
 REPO = Path(__file__).resolve().parents[2]
 STALL_S = 1.5
 MAX_BACKOFF_S = 0.6
 RECOVERY_S = MAX_BACKOFF_S + 2.0  # after the camera is back: the backoff + 2 s
+OUTAGE_S = STALL_S + 0.5  # a camera is down at least this long, and until the pipeline has noticed
+NOTICE_S = STALL_S + 10.0  # generous: the pipeline reports the outage well within this
 SETTINGS = [
     "source.reconnect.initial_backoff_s=0.2",
     f"source.reconnect.max_backoff_s={MAX_BACKOFF_S}",
@@ -63,12 +67,15 @@ class Recorder:
             )
 
     def wait(self, source_id: str, count: int, timeout: float, after: float = 0.0) -> float:
-        deadline = time.monotonic() + timeout
-        while self.count(source_id, after) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{source_id}: fewer than {count} results within {timeout} s; {self.states()}")
-            time.sleep(0.02)
-        return time.monotonic()
+        what = f"{count} results from {source_id} ({self.states()})"
+        return wait_until(lambda: self.count(source_id, after) >= count, timeout, what)
+
+    def reported(self, state: SourceState, after: float) -> bool:
+        with self._lock:
+            return any(s.time > after and s.state is state for s in self.statuses)
+
+    def wait_for_state(self, state: SourceState, after: float, timeout: float = NOTICE_S) -> float:
+        return wait_until(lambda: self.reported(state, after), timeout, f"{state.value} report ({self.states()})")
 
     def captured_between(self, start: float, end: float) -> list[SegResult]:
         with self._lock:
@@ -102,11 +109,11 @@ def test_pipeline_rides_out_a_camera_outage(camera: RtspServer, tiny_model: Path
         down = time.monotonic()
         if outage == "killed":
             camera.kill()
-            time.sleep(STALL_S + 0.5)
+            keep_down(recorder, down)
             camera.start()
         elif outage == "frozen":
             camera.freeze()
-            time.sleep(STALL_S + 1.0)
+            keep_down(recorder, down)
             camera.thaw()
         else:
             camera.restart()
@@ -126,6 +133,12 @@ def test_pipeline_rides_out_a_camera_outage(camera: RtspServer, tiny_model: Path
         pipe.stop()
         assert pipe.join(timeout=2.0), "the pipeline did not stop within 2 s"
         assert time.monotonic() - asked < 2.5
+
+
+def keep_down(recorder: Recorder, down: float) -> None:
+    """Until the pipeline has reported the outage, and at least ``OUTAGE_S`` (a window with no frames)."""
+    recorder.wait_for_state(SourceState.RECONNECTING, after=down)
+    time.sleep(max(0.0, down + OUTAGE_S - time.monotonic()))
 
 
 def test_stop_is_prompt_while_the_camera_is_frozen(camera: RtspServer, tiny_model: Path) -> None:
@@ -177,24 +190,61 @@ def test_one_dead_camera_does_not_slow_the_other_three(tiny_model: Path) -> None
             c.kill()
 
 
+class Lines:
+    """A process's output stream, read line by line on a thread of its own."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def find(self, text: str, start: int = 0) -> int | None:
+        return next((i for i in range(start, len(self.lines)) if text in self.lines[i]), None)
+
+    def wait_for(self, text: str, start: int = 0, timeout: float = NOTICE_S) -> int:
+        """The index of the first line from ``start`` on that holds ``text``, waited for."""
+        wait_until(lambda: self.find(text, start) is not None, timeout, f"{text!r} in {self.lines}")
+        index = self.find(text, start)
+        assert index is not None
+        return index
+
+    def text(self, timeout: float = 10.0) -> str:
+        self._thread.join(timeout)  # the stream ends with the process
+        return "".join(self.lines)
+
+
 def test_cli_prints_state_changes_and_stops_on_sigint(camera: RtspServer, tiny_model: Path, tmp_path: Path) -> None:
-    out = tmp_path / "live.mp4"
+    out, records = tmp_path / "live.mp4", tmp_path / "frames.jsonl"
     cmd = [sys.executable, "run_stream.py", camera.url, "--model", str(tiny_model), "-o", str(out),
-           "--json", str(tmp_path / "s.json"), *(arg for s in SETTINGS for arg in ("--set", s))]
+           "--json", str(tmp_path / "s.json"), "--jsonl", str(records),
+           *(arg for s in SETTINGS for arg in ("--set", s))]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stdout, stderr = Lines(proc.stdout), Lines(proc.stderr)  # type: ignore[arg-type]
+
+    def frames_written() -> int:  # the jsonl sink writes a line per frame, line-buffered
+        return records.read_text().count("\n") if records.is_file() else 0
+
     try:
-        time.sleep(4.0)
+        streaming = stderr.wait_for("-> streaming", timeout=30.0)
+        wait_until(lambda: frames_written() >= 10, 30.0, "10 frames written before the outage")
         camera.kill()
-        time.sleep(STALL_S + 1.0)
+        lost = stderr.wait_for("-> reconnecting", start=streaming + 1)
         camera.start()
-        time.sleep(RECOVERY_S + 1.0)
+        stderr.wait_for("-> streaming", start=lost + 1, timeout=RECOVERY_S + 10.0)
+        before = frames_written()
+        wait_until(lambda: frames_written() > before, RECOVERY_S + 10.0, "a frame written after the outage")
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, stderr
-    assert "-> reconnecting" in stderr and "-> streaming" in stderr, stderr
-    assert "Traceback" not in stderr
-    assert out.is_file() and (tmp_path / "s.json").is_file()
+    errors = stderr.text()
+    assert proc.returncode == 130, errors
+    assert "-> reconnecting" in errors and "-> streaming" in errors, errors
+    assert "Traceback" not in errors
+    assert out.is_file() and (tmp_path / "s.json").is_file(), stdout.text()

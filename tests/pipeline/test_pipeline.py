@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from pipeline import (
 )
 from pipeline.errors import PipelineError
 from segcore.errors import ConfigError
+from tests.pipeline.waiting import wait_until
 
 H, W = 180, 320
 
@@ -65,6 +67,7 @@ class ListSource:
         self.index = 0
         self.closed = threading.Event()
         self.forever = threading.Event()  # never set
+        self.blocked = threading.Event()  # set once read() blocks at block_at
         self.close_calls = 0
         rng = np.random.default_rng(abs(hash(source_id)) % 2**32)
         self.images = [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(min(count, 8))]
@@ -81,6 +84,7 @@ class ListSource:
 
     def read(self) -> Frame | None:
         if self.block_at is not None and self.index >= self.block_at:
+            self.blocked.set()
             (self.closed if self.close_unblocks else self.forever).wait()
             return None
         if self.closed.is_set() or self.index >= self.count:
@@ -104,10 +108,14 @@ class ListSource:
 
 
 class RecordingSink:
-    def __init__(self, name: str = "record", delay: float = 0.0, fail_at: int | None = None) -> None:
+    def __init__(
+        self, name: str = "record", delay: float = 0.0, fail_at: int | None = None, hold_at: int | None = None
+    ) -> None:
         self.name = name
         self.delay = delay
         self.fail_at = fail_at
+        self.hold_at = hold_at  # write() of this result waits for ``release``
+        self.release = threading.Event()
         self.results: list[SegResult] = []
         self.arrivals: list[float] = []
         self.opened: Mapping[str, SourceInfo] | None = None
@@ -119,6 +127,8 @@ class RecordingSink:
     def write(self, result: SegResult) -> None:
         if self.fail_at is not None and len(self.results) == self.fail_at:
             raise OSError("disk full")
+        if self.hold_at is not None and len(self.results) == self.hold_at:
+            self.release.wait(30.0)
         if self.delay:
             time.sleep(self.delay)
         self.results.append(result)
@@ -159,11 +169,9 @@ def engine_hook(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[int]]:
 
 
 def config(**sections: dict[str, Any]) -> Config:
-    cfg = Config()
-    for section, values in sections.items():
-        for key, value in values.items():
-            setattr(getattr(cfg, section), key, value)
-    return cfg
+    """``Config()`` with some keys of some sections replaced: ``config(runtime={"batch_size": 4})``."""
+    defaults = Config()
+    return replace(defaults, **{name: replace(getattr(defaults, name), **values) for name, values in sections.items()})
 
 
 # --------------------------------------------------------------------------- offline
@@ -266,9 +274,7 @@ def test_stop_is_prompt_while_a_source_read_blocks(tiny_model: Path) -> None:
     sink = RecordingSink()
     pipe = Pipeline(source, sink, model=tiny_model)
     pipe.start()
-    deadline = time.monotonic() + 5
-    while not sink.results and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: sink.results and source.blocked.is_set(), what="result before the read blocked")
     started = time.monotonic()
     pipe.stop()
     assert time.monotonic() - started < 0.5  # stop() does not wait for the blocked read
@@ -282,7 +288,7 @@ def test_stop_returns_even_if_a_read_never_returns(tiny_model: Path) -> None:
     source = ListSource(count=100, live=True, block_at=2, close_unblocks=False)
     pipe = Pipeline(source, model=tiny_model)
     pipe.start()
-    time.sleep(0.2)
+    assert source.blocked.wait(10.0)
     started = time.monotonic()
     pipe.stop()
     assert pipe.join(timeout=2.0)
@@ -295,11 +301,11 @@ def test_offline_stop_drains_what_is_queued(tiny_model: Path, engine_hook: Calla
     sink = RecordingSink()
     pipe = Pipeline(source, sink, model=tiny_model)
     pipe.start()
-    time.sleep(0.3)
+    wait_until(lambda: len(sink.results) >= 3, what="first results")
     pipe.stop()
     assert pipe.join(timeout=5.0)
     summary = pipe.stats()
-    assert summary["dropped"] == 0
+    assert summary["dropped"] == 0 and len(sink.results) < 1000  # stopped early, nothing queued lost
     assert summary["frames"] == summary["queues"]["capture:list"]["puts"] == len(sink.results)  # all queued, delivered
     assert [r.frame.index for r in sink.results] == list(range(len(sink.results)))
 
@@ -416,10 +422,12 @@ def test_a_finished_or_dead_source_does_not_stall_the_others(tiny_model: Path) -
     sink = RecordingSink()
     pipe = Pipeline([short, dead, long], sink, model=tiny_model)
     pipe.start()
-    deadline = time.monotonic() + 10
-    while long.index < 60 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)
+
+    def served() -> bool:
+        sources = pipe.stats()["sources"]
+        return sources["short"]["state"] == "finished" and sources["long"]["frames"] >= 30
+
+    wait_until(served, what="30 frames from the long source while the dead one blocks")
     pipe.stop()
     assert pipe.join(timeout=3.0)
     stats = pipe.stats()
@@ -526,7 +534,7 @@ def test_push_source_live_never_blocks_the_host(tiny_model: Path, engine_hook: C
         for i in range(200):
             source.push(image, pts=float(i))
         assert time.monotonic() - started < 2.0  # blocking on the 20 ms engine would take 4 s
-        time.sleep(0.2)
+        wait_until(lambda: got, what="result")
         assert pipe.live
     assert 0 < len(got) < 200
     assert pipe.stats()["sources"]["cam"]["dropped_at_push"] + pipe.stats()["dropped"] > 0
@@ -543,15 +551,16 @@ def test_push_source_refuses_bad_images() -> None:
         source.push(np.zeros((4, 4, 3), np.uint8))
 
 
-def test_stats_is_a_live_snapshot(tiny_model: Path, engine_hook: Callable[..., list[int]]) -> None:
-    engine_hook(delay=0.01)
-    pipe = Pipeline(ListSource(count=60), model=tiny_model)
+def test_stats_is_a_live_snapshot(tiny_model: Path) -> None:
+    sink = RecordingSink(hold_at=20)  # the run pauses after 20 frames until released
+    pipe = Pipeline(ListSource(count=60), sink, model=tiny_model)
     pipe.start()
-    time.sleep(0.3)
+    wait_until(lambda: pipe.stats()["frames"] == 20, what="20 frames")
     middle = pipe.stats()
-    pipe.join(timeout=10)
+    sink.release.set()
+    assert pipe.join(timeout=10)
     final = pipe.stats()
-    assert middle["state"] == "running" and 0 < middle["frames"] < 60
+    assert middle["state"] == "running" and middle["frames"] == 20
     assert final["state"] == "finished" and final["frames"] == 60
 
 

@@ -3,6 +3,7 @@ a bounded number of frames in flight when live, and ONNX Runtime threads that do
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -12,13 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-import pipeline.pipeline as pipeline_module
 import pipeline.stages.infer as infer_module
 from engines.errors import ModelError
 from engines.registry import open_engine
 from pipeline import CallbackSink, Config, Frame, Pipeline, SegResult, SourceInfo
 from pipeline.config import load_config
-from pipeline.pipeline import infer_workers
+from pipeline.contracts import infer_workers
+from pipeline.errors import PipelineError
 from pipeline.stages.preprocess import PreprocessStage
 from segcore.errors import ConfigError
 
@@ -122,22 +123,22 @@ def test_a_failing_worker_fails_the_pipeline(tiny_model: Path, monkeypatch: pyte
 
     uneven_engine(monkeypatch, delay)
     pipe = Pipeline([CountingSource("a", 40)], model=tiny_model, config=config(**{"runtime.infer_workers": 2}))
-    with pytest.raises(pipeline_module.PipelineError, match="worker lost its engine"):
+    with pytest.raises(PipelineError, match="worker lost its engine"):
         pipe.run()
 
 
 def test_auto_workers_two_for_onnx_on_a_multicore_cpu(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline_module.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert infer_workers(config(), tiny_model) == 2
     assert infer_workers(config(**{"runtime.infer_workers": 3}), tiny_model) == 3
     assert infer_workers(config(**{"model.device": "cuda"}), tiny_model) == 1
     assert infer_workers(config(), tiny_model.with_suffix(".engine")) == 1
-    monkeypatch.setattr(pipeline_module.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert infer_workers(config(), tiny_model) == 1
 
 
 def test_auto_workers_split_the_cores(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline_module.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
     opened: list[Any] = []
     real_open = infer_module.open_engine
 

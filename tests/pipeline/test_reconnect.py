@@ -22,6 +22,7 @@ from pipeline.sources.live import MAX_ABANDONED_READERS, LiveSource
 from pipeline.sources.reconnect import Backoff, ReconnectMachine, SourceState, SourceStatus
 from pipeline.sources.watchdog import ConnectError, StreamProperties
 from segcore.errors import ConfigError, SourceError
+from tests.pipeline.waiting import wait_until
 
 FAST = ReconnectConfig(
     initial_backoff_s=0.01, max_backoff_s=0.05, jitter=0.0, stall_timeout_s=0.3, open_timeout_s=0.5
@@ -165,12 +166,14 @@ class ScriptedCapture:
     interval_s: float = 0.02  # a fast camera; the consumer normally keeps up
     unblock: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
+    hanging: threading.Event = field(default_factory=threading.Event)  # set when a read starts to hang
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         time.sleep(self.interval_s)
         step = self.steps.pop(0) if self.steps else FAIL
         if isinstance(step, str):  # HANG or FAIL
             if step == HANG:
+                self.hanging.set()
                 self.unblock.wait()
             return False, None
         return True, step  # type: ignore[return-value]
@@ -285,10 +288,7 @@ def test_stall_abandons_the_hung_capture_and_reconnects() -> None:
     assert not hung.released.is_set()  # its thread is still blocked in read(): nobody joined it
     hung.unblock.set()
     assert hung.released.wait(2.0)  # once the read returns, the abandoned thread releases its capture
-    deadline = time.monotonic() + 2.0
-    while source.stats()["abandoned_readers"] and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert source.stats()["abandoned_readers"] == 0
+    wait_until(lambda: source.stats()["abandoned_readers"] == 0, what="abandoned reader leaving")
 
 
 def test_close_is_prompt_while_a_read_hangs() -> None:
@@ -299,7 +299,7 @@ def test_close_is_prompt_while_a_read_hangs() -> None:
     results: list[Frame | None] = []
     consumer = threading.Thread(target=lambda: results.append(source.read()))
     consumer.start()
-    time.sleep(0.2)  # the consumer waits, the reader hangs
+    assert hung.hanging.wait(5.0)  # the reader hangs; the consumer waits in read()
     started = time.monotonic()
     source.close()
     assert time.monotonic() - started < 1.0
@@ -387,10 +387,10 @@ def test_stuck_reader_threads_are_capped() -> None:
     source.open()
     for _ in range(MAX_ABANDONED_READERS):
         assert source.read() is not None  # each capture gives one frame, then hangs and is abandoned
-    deadline = time.monotonic() + 3.0
-    while int(source.stats()["abandoned_readers"]) < MAX_ABANDONED_READERS and time.monotonic() < deadline:
-        time.sleep(0.01)  # stats() runs the watchdog too
-    time.sleep(0.5)  # long enough for several more attempts, were they allowed
+    wait_until(  # stats() runs the watchdog too
+        lambda: int(source.stats()["abandoned_readers"]) >= MAX_ABANDONED_READERS, what="abandoned readers"
+    )
+    time.sleep(0.5)  # what must not happen: several more attempts would fit in this time, were they allowed
     stats = source.stats()
     assert stats["abandoned_readers"] == MAX_ABANDONED_READERS and connector.attempts == MAX_ABANDONED_READERS
     assert stats["state"] == "reconnecting"

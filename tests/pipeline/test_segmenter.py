@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pipeline.pipeline as pipeline_module
+import pipeline.construction as construction
 from engines.errors import ModelError
 from engines.transforms import class_fractions
 from pipeline import Segmentation, Segmenter
@@ -75,7 +75,7 @@ def test_bad_image_is_a_user_error(tiny_model: Path) -> None:
 
 
 def test_missing_bundled_model_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(pipeline_module, "default_model_path", lambda: tmp_path / "gone.onnx")
+    monkeypatch.setattr(construction, "default_model_path", lambda: tmp_path / "gone.onnx")
     with pytest.raises(ModelError, match=r"bundled default model .*gone.onnx is missing; pass --model"):
         Segmenter.from_model()
 

@@ -1,37 +1,19 @@
-"""The bookkeeping shared by the pipeline's threads.
+"""How the pipeline's threads hand items to each other, beyond a plain queue.
 
-One slot per source, stage and sink thread (what it reads from, writes to and how it ended); the
-ordered worker group that lets several threads run copies of one stage and still hand results on
-in the order taken; the credits that bound the frames in flight on a live run; the delivery that
-fans one result out to every sink; and the batched take from a queue (``take_batch``).
+``take_batch`` gathers up to a batch from a queue with a bounded wait; a ``WorkerGroup`` lets
+several threads run copies of one stage and still hand results on in the order taken; ``Credits``
+bound the frames in flight on a live run; a ``Delivery`` fans one result out to every sink and
+tells the last sink that the frame is done.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.frame import Frame, SegResult
-from pipeline.queues import BoundedQueue, Empty, QueueClosed
-from pipeline.sinks.base import Sink
-from pipeline.sources.base import Source, SourceInfo
-from pipeline.stage import Stage
-
-
-@dataclass(eq=False)
-class SourceSlot:
-    source: Source
-    info: SourceInfo
-    live: bool
-    queue: BoundedQueue[Frame]
-    pace_interval: float | None  # seconds between frames when pacing a recording like a camera
-    thread: threading.Thread | None = None
-    state: str = "open"  # open → reading → finished | stopped | failed
-    frames_read: int = 0
-    closing: bool = False
+from pipeline.frame import SegResult
+from pipeline.queues import Empty, QueueClosed
 
 
 class WorkerGroup:
@@ -108,32 +90,6 @@ class Credits:
             self._cond.notify_all()
 
 
-@dataclass(eq=False)
-class StageSlot:
-    stage: Stage
-    input: Any  # BoundedQueue or RoundRobin: get(timeout) / QueueClosed / Empty
-    outputs: list[BoundedQueue[Any]]
-    last: bool = False
-    thread: threading.Thread | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-    group: WorkerGroup | None = None  # set when several threads run copies of this stage
-    credits: Credits | None = None  # set on the first stage of a live run with bounded frames in flight
-    worker: int = 0  # 1, 2, ... for the threads of a worker group
-
-    @property
-    def thread_name(self) -> str:
-        return f"stage:{self.stage.name}" + (f"-{self.worker}" if self.worker else "")
-
-
-@dataclass(eq=False)
-class SinkSlot:
-    sink: Sink
-    name: str
-    queue: BoundedQueue[Delivery] | None = None
-    thread: threading.Thread | None = None
-    opened: bool = False
-
-
 class Delivery:
     """One result on its way to every sink; the last sink to finish completes the frame."""
 
@@ -161,16 +117,3 @@ def take_batch(source: Any, count: int, timeout_s: float) -> list[Any]:
             except (Empty, QueueClosed):
                 break
     return items
-
-
-def name_sinks(sinks: Sequence[Sink]) -> list[SinkSlot]:
-    slots, seen = [], set()
-    for sink in sinks:
-        name = str(getattr(sink, "name", type(sink).__name__.lower()))
-        unique, n = name, 2
-        while unique in seen:
-            unique, n = f"{name}-{n}", n + 1
-        seen.add(unique)
-        slots.append(SinkSlot(sink, unique))
-    return slots
-

@@ -1,0 +1,155 @@
+"""What a ``Pipeline`` is built from: its model, checked once against the config, and its stages.
+
+``check_model`` resolves the model file (the bundled default when none is named), reads its
+sidecar and checks the config against it (``pipeline.contracts``). ``Pipeline.from_config`` calls
+it before opening any source, so a bad model fails before a camera is touched, and hands the
+result to the pipeline it builds: the sidecar is read and the contracts checked once per pipeline.
+``parts_from_config`` does that, then makes the config's sources and builds its outputs.
+``build_stages`` makes the stages the config asks for: preprocess, one infer stage per inference
+worker (each opens its own engine), postprocess and render.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.errors import ModelError
+from engines.metadata import ModelMeta, load_for_model
+from engines.registry import check_model_file
+from engines.weights import default_model_path
+from pipeline.config_schema import Config
+from pipeline.contracts import check_contracts, infer_workers
+from pipeline.failure import quietly
+from pipeline.sinks.base import Sink
+from pipeline.sources.base import Source
+from pipeline.stage import Stage
+from pipeline.stages.infer import InferStage
+from pipeline.stages.postprocess import PostprocessStage
+from pipeline.stages.preprocess import PreprocessStage
+from pipeline.stages.render import RenderStage
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_model_path(path: str | Path | None) -> Path:
+    """The model file to run: ``path``, or the bundled default when None. Raises ModelError."""
+    if path is None or str(path) == "":
+        bundled = default_model_path()
+        if not bundled.is_file():
+            raise ModelError(
+                f"the bundled default model {bundled} is missing; pass --model PATH (model.path in a config) "
+                "or restore the file from the repository"
+            )
+        return bundled
+    candidate = Path(path).expanduser()
+    if not candidate.exists() and not candidate.is_absolute() and (PROJECT_ROOT / candidate).exists():
+        candidate = PROJECT_ROOT / candidate  # configs name bundled files relative to the project
+    check_model_file(candidate)
+    return candidate
+
+
+@dataclass(frozen=True)
+class CheckedModel:
+    """A model file, its sidecar, and the input size the config feeds it (checked against the sidecar)."""
+
+    path: Path
+    meta: ModelMeta
+    input_size: tuple[int, int]  # (height, width)
+
+
+def check_model(config: Config) -> CheckedModel:
+    """Resolve ``config.model.path``, read the sidecar, check the config against it.
+
+    Raises ModelError (no such model, unreadable sidecar) or ConfigError (a config the model cannot serve).
+    """
+    path = resolve_model_path(config.model.path)
+    meta = load_for_model(path)
+    return CheckedModel(path, meta, check_contracts(config, meta, path))
+
+
+@dataclass(frozen=True)
+class ConfigParts:
+    """What a config names: the checked model, a source per ``source.uris`` (not yet opened), the outputs."""
+
+    model: CheckedModel
+    sources: list[Source]
+    outputs: list[Sink]
+
+    def close_sources(self) -> None:
+        close_sources(self.sources)
+
+
+def parts_from_config(
+    config: Config, *, on_status: Callable[[Any], None] | None, on_quit: Callable[[], None]
+) -> ConfigParts:
+    """Check the model, then make the source for every URI, then build the outputs.
+
+    Each step raises its user error (ModelError, ConfigError, SourceError, OutputError); the
+    sources made before a later step failed are closed. ``on_status`` receives every state change
+    of a live source; ``on_quit`` is called when a display window asks to quit.
+    """
+    from pipeline.sinks import build_sinks
+    from pipeline.sources import open_source, source_ids_for
+
+    model = check_model(config)  # model errors before touching sources
+    uris = list(config.source.uris)
+    sources: list[Source] = []
+    try:
+        for uri, source_id in zip(uris, source_ids_for(uris), strict=True):
+            sources.append(open_source(uri, source_id=source_id, config=config.source, on_status=on_status))
+        outputs = build_sinks(
+            config.output,
+            inputs=uris,
+            class_names=model.meta.class_names,
+            multi_source=len(uris) > 1,
+            on_quit=on_quit,
+        )
+    except BaseException:
+        close_sources(sources)
+        raise
+    return ConfigParts(model, sources, list(outputs))
+
+
+def close_sources(sources: Sequence[Source]) -> None:
+    for source in sources:
+        quietly(source.close)
+
+
+@dataclass(frozen=True)
+class Stages:
+    chain: list[Stage]  # preprocess, infer, postprocess, render: the order frames take
+    infer: InferStage  # the chain's infer stage; its engine tells what ran (backend, device, batch)
+    extra_infers: list[InferStage]  # further workers of the infer stage, each with its own engine
+
+
+def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] | None) -> Stages:
+    """The stages for ``config`` on ``model``; ``hud`` gives the text drawn on each frame (None: no HUD)."""
+    workers = infer_workers(config, model.path)
+    threads = config.model.threads or None
+    if workers > 1 and threads is None:  # share the cores between the workers' sessions
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    infers = [
+        InferStage(
+            model.path,
+            backend=config.model.backend,
+            device=config.model.device,
+            threads=threads,
+            options=dict(config.model.options),
+            batch_size=config.runtime.batch_size,
+        )
+        for _ in range(workers)
+    ]
+    meta, post, render = model.meta, config.postprocess, config.render
+    chain: list[Stage] = [
+        PreprocessStage(meta.input, model.input_size, config.preprocess.resize),  # type: ignore[arg-type]
+        infers[0],
+        PostprocessStage(meta.output, meta.num_classes, upsample=post.upsample, smoothing=post.smoothing,
+                         ema_alpha=post.ema_alpha, majority_window=post.majority_window),
+        RenderStage(meta.class_names, meta.palette, visualize=render.visualize, alpha=render.alpha,
+                    legend=render.legend, hud=hud if render.hud else None),
+    ]
+    return Stages(chain, infers[0], infers[1:])
