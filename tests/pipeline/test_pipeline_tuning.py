@@ -14,7 +14,6 @@ import pytest
 
 import pipeline.pipeline as pipeline_module
 import pipeline.stages.infer as infer_module
-from engines.errors import ModelError
 from engines.registry import open_engine
 from pipeline import CallbackSink, Config, Frame, Pipeline, SegResult, SourceInfo
 from pipeline.config import load_config
@@ -192,5 +191,5 @@ def test_onnxruntime_threads_do_not_spin_unless_asked(tiny_model: Path) -> None:
 
     assert spinning(open_engine(tiny_model)) == "0"
     assert spinning(open_engine(tiny_model, spinning=True)) == "1"
-    with pytest.raises(ModelError, match="spinning"):
+    with pytest.raises(ConfigError, match="spinning"):
         open_engine(tiny_model, spinning="yes")
