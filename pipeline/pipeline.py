@@ -28,6 +28,7 @@ nothing.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 import threading
@@ -120,7 +121,7 @@ class Pipeline:
     ) -> None:
         self.config = copy.deepcopy(config) if config is not None else Config()
         if model is not None:
-            self.config.model.path = str(model)
+            self.config = dataclasses.replace(self.config, model=dataclasses.replace(self.config.model, path=str(model)))
         self._sources: list[Source] = list(sources) if isinstance(sources, (list, tuple)) else [sources]  # type: ignore[list-item]
         if not self._sources:
             raise ValueError("a Pipeline needs at least one source")

@@ -3,6 +3,7 @@ batching, contracts and the embedding API (push source + callback / latest sinks
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 import time
@@ -160,10 +161,8 @@ def engine_hook(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[int]]:
 
 def config(**sections: dict[str, Any]) -> Config:
     cfg = Config()
-    for section, values in sections.items():
-        for key, value in values.items():
-            setattr(getattr(cfg, section), key, value)
-    return cfg
+    changed = {name: dataclasses.replace(getattr(cfg, name), **values) for name, values in sections.items()}
+    return dataclasses.replace(cfg, **changed)
 
 
 # --------------------------------------------------------------------------- offline
