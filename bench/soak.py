@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import psutil
 
-from pipeline.config_schema import Config, ReconnectConfig
+from pipeline.config import load_config
+from pipeline.config_schema import VISUALIZE_MODES
 from pipeline.frame import SegResult
 from pipeline.pipeline import Pipeline
 from pipeline.sinks.callback import CallbackSink
@@ -89,13 +90,14 @@ def _slope_mb_per_min(times_s: list[float], rss_mb: list[float]) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    config = Config()
-    config.source.mode = "live"
-    config.source.pace = True
-    config.source.reconnect = ReconnectConfig(
-        initial_backoff_s=0.2, max_backoff_s=2.0, stall_timeout_s=STALL_S
-    )
-    config.render.visualize = args.visualize
+    config = load_config(values={
+        "source.mode": "live",
+        "source.pace": True,
+        "source.reconnect.initial_backoff_s": 0.2,
+        "source.reconnect.max_backoff_s": 2.0,
+        "source.reconnect.stall_timeout_s": STALL_S,
+        "render.visualize": args.visualize,
+    })
     server = None
     uri = args.source
     if args.rtsp_test_server:
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--warmup", type=float, default=None, help="seconds left out of the trends (default 10%%)"
     )
-    parser.add_argument("--visualize", default="overlay", choices=["overlay", "mask", "side", "none"])
+    parser.add_argument("--visualize", default="overlay", choices=VISUALIZE_MODES)
     parser.add_argument(
         "--rtsp-test-server", action="store_true", help="stream from the GStreamer test server"
     )

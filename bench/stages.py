@@ -21,7 +21,7 @@ from typing import Any
 from bench.timing import Clock
 from engines.metadata import ModelMeta
 from engines.registry import open_engine
-from pipeline.config_schema import SourceConfig
+from pipeline.config_schema import SourceConfig, VideoPreset
 from pipeline.frame import Frame, SegResult
 from pipeline.sources.base import SourceInfo
 from pipeline.sources.file import FileSource
@@ -31,7 +31,7 @@ from pipeline.stages.preprocess import PreprocessStage
 from pipeline.stages.render import RenderStage
 
 STAGES = ("decode", "preprocess", "infer", "postprocess", "render", "encode")
-WHAT_IF_X264 = "veryfast"  # the encoder what-if: x264's usual real-time preset, slower than the shipped ultrafast
+WHAT_IF_X264: VideoPreset = "veryfast"  # the encoder what-if: x264's usual real-time preset, slower than the shipped ultrafast
 HUD_TEXT = "43.2 fps  latency 41 ms  dropped 0"  # what the pipeline's HUD draws, typically
 WARMUP = 5  # frames each stage processes before it is timed (caches, first allocations)
 
@@ -80,7 +80,9 @@ def decode_frame_threads(clip: Path, count: int) -> dict[str, Any]:
     return decode(clip, count, threads=0)[2]
 
 
-def encode(results: Sequence[SegResult], info: SourceInfo, folder: Path, preset: str | None = None) -> dict[str, Any]:
+def encode(
+    results: Sequence[SegResult], info: SourceInfo, folder: Path, preset: VideoPreset | None = None
+) -> dict[str, Any]:
     """``VideoSink`` writing the rendered frames, flushed and closed: H.264 libx264 as shipped (or ``preset``)."""
     from pipeline.config_schema import OutputConfig
     from pipeline.sinks.video import VideoSink

@@ -1,45 +1,68 @@
 """Backends by name and by file suffix; each backend module is imported only when used.
 
-Adding a backend is one line in ``BACKENDS`` (and one in ``SUFFIXES`` if it owns a file type).
-Every backend class is constructed as ``Class(path, meta, *, device=..., threads=..., **options)``.
+Adding a backend is one entry in ``BACKENDS``: where its class is, the model files it owns, the
+options it takes (``model.options`` in a config; name → type, checked here without importing the
+backend's library), how to install it. Every backend class is constructed as
+``Class(path, meta, *, device=..., threads=..., **options)``.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from engines.devices import parse_device
 from engines.engine import Engine
 from engines.errors import EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta, load_for_model
+from segcore.errors import ConfigError
+from segcore.typed_values import check_value
 
-BACKENDS: dict[str, str] = {
-    "onnxruntime": "engines.backends.onnxruntime:OnnxRuntimeEngine",
-    "torch": "engines.backends.torch:TorchEngine",
-    "tensorrt": "engines.backends.tensorrt:TensorRTEngine",
+OPTIONS_KEY = "model.options"
+OrtOptimization = Literal["all", "extended", "basic", "none"]  # ONNX Runtime's graph optimisation levels
+
+
+@dataclass(frozen=True)
+class Backend:
+    target: str  # "module:Class", imported on first use
+    suffixes: tuple[str, ...]  # the model files it opens when model.backend is auto
+    install: str  # how to get it, for the message when it is missing
+    options: Mapping[str, Any] = field(default_factory=dict)  # option name → type, as a config may set them
+    code_options: tuple[str, ...] = ()  # keyword arguments only code can pass (objects: a module, a fake runtime)
+
+
+BACKENDS: dict[str, Backend] = {
+    "onnxruntime": Backend(
+        "engines.backends.onnxruntime:OnnxRuntimeEngine", (".onnx",), "pip install onnxruntime",
+        options={"providers": list[str] | None, "optimization": OrtOptimization, "spinning": bool},
+    ),
+    "torch": Backend(
+        "engines.backends.torch:TorchEngine", (".pt", ".pth"),
+        "pip install 'segstream[train]' (CPU machines: pip install torch==2.13.0)",
+        options={"half": bool | None, "channels_last": bool | None, "cuda_graph": bool | None, "compile": bool,
+                 "max_batch": int},
+        code_options=("model",),
+    ),
+    "tensorrt": Backend(
+        "engines.backends.tensorrt:TensorRTEngine", (".engine", ".plan"),
+        "pip install 'segstream[gpu]' on a machine with an NVIDIA GPU and driver",
+        options={"cuda_graph": bool, "precision": str | None, "rebuild": bool},
+        code_options=("build_options", "tensorrt_module", "cuda_runtime"),
+    ),
 }
 
-SUFFIXES: dict[str, str] = {
-    ".onnx": "onnxruntime",
-    ".pt": "torch",
-    ".pth": "torch",
-    ".engine": "tensorrt",
-    ".plan": "tensorrt",
-}
-
-INSTALL_HINTS: dict[str, str] = {
-    "onnxruntime": "pip install onnxruntime",
-    "torch": "pip install 'segstream[train]' (CPU machines: pip install torch==2.13.0)",
-    "tensorrt": "pip install 'segstream[gpu]' on a machine with an NVIDIA GPU and driver",
-}
+SUFFIXES: dict[str, str] = {suffix: name for name, entry in BACKENDS.items() for suffix in entry.suffixes}
 
 
 def backend_for(path: str | Path, backend: str = "auto") -> str:
     """The backend name for ``path``: the explicit choice, or the one that owns its suffix."""
     if backend != "auto":
         if backend not in BACKENDS:
-            raise ModelError(f"unknown backend {backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
+            raise ConfigError(f"unknown backend {backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
         return backend
     suffix = Path(path).suffix.lower()
     try:
@@ -51,13 +74,40 @@ def backend_for(path: str | Path, backend: str = "auto") -> str:
         ) from None
 
 
+def check_options(
+    backend: str, options: Mapping[str, Any], *, where: Callable[[str], str] | None = None, code: bool = True
+) -> dict[str, Any]:
+    """``options`` checked against what ``backend`` takes (an integer given for a float becomes one).
+
+    An unknown option is a ``ConfigError`` naming the nearest valid one ("unknown key
+    'model.options.spining'; did you mean 'spinning'?"), a wrong type one naming the expected type.
+    ``code``: also accept the keyword arguments only code can pass; ``where(key)`` names the
+    origin of a value in messages (a config file, a --set).
+    """
+    entry = BACKENDS[backend]
+    checked: dict[str, Any] = {}
+    for name, value in options.items():
+        key = f"{OPTIONS_KEY}.{name}"
+        if code and name in entry.code_options:
+            checked[name] = value
+        elif name in entry.options:
+            checked[name] = check_value(value, entry.options[name], key, where)
+        else:
+            at = f"{where(key)}: " if where is not None else ""
+            close = difflib.get_close_matches(str(name), list(entry.options), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"the {backend} backend takes: {', '.join(entry.options)}"
+            raise ConfigError(f"{at}unknown key '{key}'; {hint}")
+    return checked
+
+
 def resolve_device(backend: str, device: str) -> str:
-    """``device`` as given, or for ``auto`` the GPU when the backend can use one here, else the CPU.
+    """``device`` as given (once checked), or for ``auto`` the GPU when the backend can use one
+    here, else the CPU. ``ConfigError`` for a name that is not auto, cpu, cuda or cuda:N.
 
     ONNX Runtime: ``cuda`` when its TensorRT or CUDA execution provider is installed (onnxruntime-gpu);
     PyTorch: ``cuda`` when torch sees a GPU; TensorRT: always ``cuda``.
     """
-    if device != "auto":
+    if parse_device(device).kind != "auto":
         return device
     if backend == "tensorrt":
         return "cuda"
@@ -78,12 +128,12 @@ def resolve_device(backend: str, device: str) -> str:
 
 
 def backend_class(name: str) -> type:
-    module_name, _, class_name = BACKENDS[name].partition(":")
+    module_name, _, class_name = BACKENDS[name].target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise EngineUnavailableError(
-            f"backend {name!r} cannot be loaded ({exc}); install it with: {INSTALL_HINTS[name]}"
+            f"backend {name!r} cannot be loaded ({exc}); install it with: {BACKENDS[name].install}"
         ) from None
     cls: type = getattr(module, class_name)
     return cls
@@ -112,10 +162,11 @@ def open_engine(
     """Open ``path`` with the right backend, reading its sidecar unless ``meta`` is given.
 
     ``device`` ``auto`` picks the GPU when the backend can use one on this machine (see
-    ``resolve_device``), else the CPU."""
+    ``resolve_device``), else the CPU. ``options`` are the backend's (see ``check_options``)."""
     path = Path(path)
     check_model_file(path)
     name = backend_for(path, backend)
+    options = check_options(name, options)
     if meta is None:
         meta = load_for_model(path)
     cls = backend_class(name)

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
 
 from engines.metadata import InputSpec, OutputSpec
+from segcore.errors import ConfigError
 
-ResizeMode = Literal["stretch", "letterbox"]
-RESIZE_MODES: tuple[str, ...] = ("stretch", "letterbox")
+ResizeMode = Literal["stretch", "letterbox"]  # the one list of resize modes (preprocess.resize's type)
+RESIZE_MODES: tuple[str, ...] = get_args(ResizeMode)
 PAD_VALUE = 0
 
 
@@ -65,7 +66,7 @@ def fit_geometry(src_height: int, src_width: int, height: int, width: int, mode:
     if mode == "stretch":
         return Geometry(src_height, src_width, height, width, 0, 0, width, height)
     if mode != "letterbox":
-        raise ValueError(f"unknown resize mode {mode!r}; one of {', '.join(RESIZE_MODES)}")
+        raise ConfigError(f"resize mode is {mode!r}; allowed values: {', '.join(RESIZE_MODES)}")
     scale = min(width / src_width, height / src_height)
     cw, ch = max(1, round(src_width * scale)), max(1, round(src_height * scale))
     return Geometry(src_height, src_width, height, width, (width - cw) // 2, (height - ch) // 2, cw, ch)

@@ -19,11 +19,10 @@ from typing import Any
 
 from engines.errors import EngineError, EngineUnavailableError
 from pipeline.config import load_config
-from pipeline.config_schema import Config
+from pipeline.config_schema import VISUALIZE_MODES, Config
 from pipeline.errors import PipelineError
 from pipeline.pipeline import Pipeline
 from pipeline.redact import redact_text, redact_uri
-from pipeline.stages.render import VISUALIZE_MODES
 from segcore.errors import UserInputError
 from segcore.files import write_json
 
@@ -80,7 +79,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """Config file ← command-line flags ← ``--set`` overrides; the demo output when run bare."""
-    values: dict[str, Any] = {}
     flags = {
         "source.uris": args.sources or None,
         "output.video": args.output,
@@ -95,12 +93,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "source.mode": "live" if args.live else None,
         "source.pace": True if args.pace else None,
     }
-    values = {key: value for key, value in flags.items() if value is not None}
-    config = load_config(args.config, args.set, values=values)
+    values: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
     overridden = {item.partition("=")[0].strip() for item in args.set}
     if not args.sources and args.config is None and "output.video" not in values and "output.video" not in overridden:
-        config.output.video = DEMO_VIDEO  # run bare: the demo writes an annotated video
-    return config
+        values["output.video"] = DEMO_VIDEO  # run bare: the demo writes an annotated video
+    return load_config(args.config, args.set, values=values)
 
 
 class SignalStop:

@@ -2,63 +2,33 @@
 
 ``load_config(path, overrides)`` reads YAML with ``yaml.safe_load`` only, lays it over the
 built-in defaults, applies ``--set a.b=c`` overrides (values parsed as YAML scalars) and checks
-everything; the mechanism is ``segcore.typed_yaml``, this module adds the run's value checks.
-Every mistake is a ``ConfigError`` of one line that says where and what to do:
+everything; the mechanism is ``segcore.typed_yaml``, the choices and ranges are the schema's,
+this module adds what one field cannot say (the device name, the backend's options, one value
+against another). Every mistake is a ``ConfigError`` of one line that says where and what to do:
 
 * unreadable YAML → the file and line;
-* an unknown key → the nearest valid key (``model.pth``: did you mean ``model.path``?);
+* an unknown key → the nearest valid key (``model.pth``: did you mean ``model.path``?), also
+  inside ``model.options``, against the options of the backend the model runs on;
 * a wrong type → the key and the expected type;
 * a value outside its choices or range → the allowed values.
+
+``check_allowed(key, value)`` gives a component constructed in code the same check and error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engines.registry import BACKENDS
-from engines.transforms import RESIZE_MODES
-from pipeline.config_schema import Config
+from engines.devices import parse_device
+from engines.errors import ModelError
+from engines.registry import backend_for, check_options
+from engines.weights import default_model_path
+from pipeline.config_schema import Config, ModelConfig
 from segcore import typed_yaml
 from segcore.errors import ConfigError
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "model.backend": ("auto", *BACKENDS),
-    "source.mode": ("auto", "live", "offline"),
-    "source.decoder": ("auto", "pyav", "opencv"),
-    "source.rtsp_transport": ("tcp", "udp"),
-    "preprocess.resize": RESIZE_MODES,
-    "postprocess.upsample": ("nearest", "bilinear"),
-    "postprocess.smoothing": ("none", "ema", "majority"),
-    "render.visualize": ("overlay", "mask", "side", "none"),
-    "output.codec": ("auto", "h264", "mp4v"),
-    "output.video_preset": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"),
-}
-
-# key → (lowest, highest, lowest is exclusive); None for no bound
-RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "model.threads": (0, None, False),
-    "source.decode_threads": (0, 64, False),
-    "model.num_classes": (1, 255, False),
-    "postprocess.ema_alpha": (0.0, 1.0, True),
-    "postprocess.majority_window": (1, 64, False),
-    "render.alpha": (0.0, 1.0, False),
-    "runtime.queue_size": (1, 1024, False),
-    "runtime.batch_size": (1, 1024, False),
-    "runtime.batch_timeout_ms": (0.0, None, False),
-    "runtime.max_frames": (0, None, False),
-    "source.reconnect.initial_backoff_s": (0.0, None, False),
-    "source.reconnect.max_backoff_s": (0.0, None, False),
-    "source.reconnect.jitter": (0.0, 1.0, False),
-    "source.reconnect.max_attempts": (0, None, False),
-    "source.reconnect.stall_timeout_s": (0.0, None, True),
-    "source.reconnect.open_timeout_s": (0.0, None, True),
-}
-
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def load_config(
@@ -105,23 +75,26 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config", origins: Mappin
     return SCHEMA.build(data, typed_yaml.Places(where, origins))
 
 
+def check_allowed(key: str, value: Any) -> None:
+    """``ConfigError`` unless ``value`` is among the choices and inside the range of config key
+    ``key`` ("render.visualize is 'squash'; allowed values: overlay, mask, side, none"), for a
+    value that reaches a component without a config file."""
+    SCHEMA.check_allowed(key, value)
+
+
+def model_backend(model: ModelConfig) -> str | None:
+    """The backend ``model`` runs on (``auto``: the one its file's suffix names), None when the suffix names none."""
+    try:
+        return backend_for(model.path or default_model_path(), model.backend)
+    except ModelError:
+        return None  # said when the model is opened
+
+
 def _check_values(config: Config, where: typed_yaml.Places) -> None:
-    for key, allowed in CHOICES.items():
-        value = _get(config, key)
-        if value not in allowed:
-            raise ConfigError(f"{where(key)}: {key} is {value!r}; allowed values: {', '.join(allowed)}")
-    for key, (low, high, exclusive) in RANGES.items():
-        value = _get(config, key)
-        if value is None:
-            continue
-        too_low = low is not None and (value <= low if exclusive else value < low)
-        too_high = high is not None and value > high
-        if too_low or too_high:
-            lo = "" if low is None else f"{'>' if exclusive else '>='} {low}"
-            hi = "" if high is None else f"<= {high}"
-            raise ConfigError(f"{where(key)}: {key} is {value}; it must be {' and '.join(p for p in (lo, hi) if p)}")
-    if not _DEVICE.match(config.model.device):
-        raise ConfigError(f"{where('model.device')}: model.device is {config.model.device!r}; use auto, cpu, cuda or cuda:N")
+    parse_device(config.model.device, key="model.device", where=where)
+    backend = model_backend(config.model)
+    if backend is not None:
+        check_options(backend, config.model.options, where=where, code=False)
     size = config.preprocess.size
     if size is not None and (len(size) != 2 or any(v <= 0 for v in size)):
         raise ConfigError(
@@ -134,12 +107,6 @@ def _check_values(config: Config, where: typed_yaml.Places) -> None:
             f"{where('source.reconnect.max_backoff_s')}: source.reconnect.max_backoff_s ({config.source.reconnect.max_backoff_s}) is below "
             f"initial_backoff_s ({config.source.reconnect.initial_backoff_s})"
         )
-
-
-def _get(config: Any, key: str) -> Any:
-    for part in key.split("."):
-        config = getattr(config, part)
-    return config
 
 
 SCHEMA = typed_yaml.Schema(Config, check=_check_values, example="runtime.batch_size=4")

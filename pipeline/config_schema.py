@@ -1,92 +1,126 @@
-"""The configuration schema: one dataclass per YAML section. Defaults here are the built-in defaults.
+"""The configuration schema: one frozen dataclass per YAML section. Defaults here are the built-in defaults.
 
-``pipeline.config`` loads YAML into these (validation, nearest-key hints, ``--set`` overrides);
-components receive the section they need, never the whole tree.
+This is the one owner of every choice and range: a choice is a ``Literal`` type (its values
+exported below for the components and the CLI), a range is field metadata (``limits``). The
+lists that are engines concepts come from their owners: resize modes from
+``engines.transforms``, backend names from ``engines.registry``. ``pipeline.config`` loads YAML
+into these (``segcore.typed_yaml`` checks the types, choices and ranges); components receive the
+section they need, never the whole tree. The objects are frozen: make a changed copy with
+``dataclasses.replace``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from engines.registry import BACKENDS
+from engines.transforms import ResizeMode
+from segcore.typed_values import choices, limits
 
 DEFAULT_SOURCE = "synthetic://street?seed=2026&frames=300&size=1280x720&fps=30&camera=dashcam"
 
+SourceMode = Literal["auto", "live", "offline"]
+Decoder = Literal["auto", "pyav", "opencv"]
+RtspTransport = Literal["tcp", "udp"]
+Upsample = Literal["nearest", "bilinear"]
+Smoothing = Literal["none", "ema", "majority"]
+Visualize = Literal["overlay", "mask", "side", "none"]
+Codec = Literal["auto", "h264", "mp4v"]
+VideoPreset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]  # libx264's
 
-@dataclass
+BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
+DECODERS: tuple[str, ...] = get_args(Decoder)
+RTSP_TRANSPORTS: tuple[str, ...] = get_args(RtspTransport)
+UPSAMPLE_MODES: tuple[str, ...] = get_args(Upsample)
+SMOOTHING_MODES: tuple[str, ...] = get_args(Smoothing)
+VISUALIZE_MODES: tuple[str, ...] = get_args(Visualize)
+CODECS: tuple[str, ...] = get_args(Codec)
+VIDEO_PRESETS: tuple[str, ...] = get_args(VideoPreset)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     path: str | None = None  # None: the bundled default model (engines/weights/)
-    backend: str = "auto"  # auto (by file suffix) | onnxruntime | torch | tensorrt
-    device: str = "auto"  # auto (the GPU when the backend can use one here) | cpu | cuda | cuda:N
-    threads: int = 0  # intra-op threads for CPU engines; 0 = the backend's default
-    num_classes: int | None = None  # expected class count; a model that differs is refused
-    options: dict[str, object] = field(default_factory=dict)  # backend-specific extras
+    # auto (by file suffix) | a name in engines.registry.BACKENDS
+    backend: str = field(default="auto", metadata=choices(BACKEND_CHOICES))
+    device: str = "auto"  # auto (the GPU when the backend can use one here) | cpu | cuda | cuda:N (engines.devices)
+    threads: int = field(default=0, metadata=limits(low=0))  # intra-op threads for CPU engines; 0 = the backend's default
+    # expected class count; a model that differs is refused
+    num_classes: int | None = field(default=None, metadata=limits(low=1, high=255))
+    # backend-specific extras, checked against the backend's entry in engines.registry.BACKENDS
+    options: dict[str, object] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReconnectConfig:
     enabled: bool = True
-    initial_backoff_s: float = 0.5
-    max_backoff_s: float = 10.0
-    jitter: float = 0.25  # ± fraction of each backoff
-    max_attempts: int = 0  # 0 = unlimited
-    stall_timeout_s: float = 5.0  # a read with no frame for this long counts as a disconnect
-    open_timeout_s: float = 5.0
+    initial_backoff_s: float = field(default=0.5, metadata=limits(low=0.0))
+    max_backoff_s: float = field(default=10.0, metadata=limits(low=0.0))
+    jitter: float = field(default=0.25, metadata=limits(low=0.0, high=1.0))  # ± fraction of each backoff
+    max_attempts: int = field(default=0, metadata=limits(low=0))  # 0 = unlimited
+    # a read with no frame for this long counts as a disconnect
+    stall_timeout_s: float = field(default=5.0, metadata=limits(above=0.0))
+    open_timeout_s: float = field(default=5.0, metadata=limits(above=0.0))
 
 
-@dataclass
+@dataclass(frozen=True)
 class SourceConfig:
     uris: list[str] = field(default_factory=lambda: [DEFAULT_SOURCE])
-    mode: str = "auto"  # auto (files offline, cameras/network live) | live | offline
+    mode: SourceMode = "auto"  # auto (files offline, cameras/network live) | live | offline
     pace: bool = False  # replay files and synthetic streams at their native fps, like a live camera
     loop: bool = False  # restart files at the end
-    decoder: str = "auto"  # auto | pyav | opencv (files)
-    decode_threads: int = 1  # PyAV decoder threads for files; 0 = FFmpeg's choice (frame threads)
-    rtsp_transport: str = "tcp"  # tcp | udp
+    decoder: Decoder = "auto"  # files
+    # PyAV decoder threads for files; 0 = FFmpeg's choice (frame threads)
+    decode_threads: int = field(default=1, metadata=limits(low=0, high=64))
+    rtsp_transport: RtspTransport = "tcp"
     reconnect: ReconnectConfig = field(default_factory=ReconnectConfig)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreprocessConfig:
-    resize: str = "stretch"  # stretch | letterbox
+    resize: ResizeMode = "stretch"
     size: list[int] | None = None  # [height, width]; None = the model's own size
 
 
-@dataclass
+@dataclass(frozen=True)
 class PostprocessConfig:
-    upsample: str = "nearest"  # nearest (class map) | bilinear (logits; needs a logits model)
-    smoothing: str = "none"  # none | ema | majority
-    ema_alpha: float = 0.5  # weight of the newest frame's probabilities
-    majority_window: int = 3  # frames in the majority vote
+    upsample: Upsample = "nearest"  # nearest (class map) | bilinear (logits; needs a logits model)
+    smoothing: Smoothing = "none"
+    ema_alpha: float = field(default=0.5, metadata=limits(above=0.0, high=1.0))  # weight of the newest frame
+    majority_window: int = field(default=3, metadata=limits(low=1, high=64))  # frames in the majority vote
 
 
-@dataclass
+@dataclass(frozen=True)
 class RenderConfig:
-    visualize: str = "overlay"  # overlay | mask | side | none
-    alpha: float = 0.5  # overlay opacity of the class colours
+    visualize: Visualize = "overlay"
+    alpha: float = field(default=0.5, metadata=limits(low=0.0, high=1.0))  # overlay opacity of the class colours
     legend: bool = True
     hud: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class OutputConfig:
     video: str | None = None  # path; with several sources it may use {source} and {index}
-    codec: str = "auto"  # auto (H.264 via PyAV, else mp4v) | h264 | mp4v
-    video_preset: str = "ultrafast"  # libx264 speed/size trade-off: ultrafast ... slow
+    codec: Codec = "auto"  # auto: H.264 via PyAV, else mp4v
+    video_preset: VideoPreset = "ultrafast"  # libx264 speed/size trade-off
     show: bool = False
     masks: str | None = None  # directory of PNG class maps
     jsonl: str | None = None  # per-frame records
     json: str | None = None  # run summary
 
 
-@dataclass
+@dataclass(frozen=True)
 class RuntimeConfig:
-    queue_size: int = 4  # capacity of the queues between stages
-    batch_size: int = 1  # frames per engine call (several sources)
-    batch_timeout_ms: float = 5.0  # longest wait to fill a batch
-    infer_workers: int = 0  # inference threads, each with its own engine; 0 = auto (2 for ONNX Runtime on a CPU with 2+ cores, else 1)
-    max_frames: int = 0  # stop after this many frames per source; 0 = all
+    queue_size: int = field(default=4, metadata=limits(low=1, high=1024))  # capacity of the queues between stages
+    batch_size: int = field(default=1, metadata=limits(low=1, high=1024))  # frames per engine call (several sources)
+    batch_timeout_ms: float = field(default=5.0, metadata=limits(low=0.0))  # longest wait to fill a batch
+    # inference threads, each with its own engine; 0 = auto (2 for ONNX Runtime on a CPU with 2+ cores, else 1)
+    infer_workers: int = 0
+    max_frames: int = field(default=0, metadata=limits(low=0))  # stop after this many frames per source; 0 = all
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     source: SourceConfig = field(default_factory=SourceConfig)

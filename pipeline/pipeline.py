@@ -68,11 +68,12 @@ class Pipeline:
         *,
         model: str | Path | None = None,
         config: Config | None = None,
+        _checked: CheckedModel | None = None,
     ) -> None:
         config = copy.deepcopy(config) if config is not None else Config()
         if model is not None:
             config = dataclasses.replace(config, model=dataclasses.replace(config.model, path=str(model)))
-        self._build(config, sources, sinks, None)
+        self._build(config, sources, sinks, _checked)  # from_config passes the model it has checked already
 
     def _build(
         self,
@@ -131,8 +132,7 @@ class Pipeline:
 
         parts = parts_from_config(config, on_status=on_status, on_quit=quit_requested)
         try:
-            pipe = cls.__new__(cls)  # the model is checked already: skip __init__, which would check it again
-            pipe._build(copy.deepcopy(config), parts.sources, [*parts.outputs, *sinks], parts.model)
+            pipe = cls(parts.sources, [*parts.outputs, *sinks], config=config, _checked=parts.model)
         except BaseException:
             parts.close_sources()
             raise

@@ -1,21 +1,23 @@
 """Typed configuration from YAML: a tree of dataclasses, type-checked, with ``--set`` overrides.
 
 A schema is a dataclass whose fields are sections (nested dataclasses) or values: ``bool``,
-``int``, ``float``, ``str``, ``X | None``, unions, ``list[X]``, ``dict[K, V]`` (a free-form mapping)
-and ``Any``. ``Schema.load`` lays, in order, the built-in defaults ← a YAML file (``yaml.safe_load``
-only) ← dotted ``values`` ← ``--set a.b=c`` overrides (the value parsed as a YAML scalar), builds
-the dataclasses and runs the schema's own value check. Every mistake is a ``ConfigError`` of one
-line that names where the value came from (the file or the ``--set``), the key and what to do:
+``int``, ``float``, ``str``, ``Literal[...]`` choices, ``X | None``, unions, ``list[X]``,
+``dict[K, V]`` (a free-form mapping) and ``Any``; field metadata adds ranges and choices owned
+elsewhere (``segcore.typed_values``: ``limits``, ``choices``, ``BOOL_AS_TEXT``). ``Schema.load``
+lays, in order, the built-in defaults ← a YAML file (``yaml.safe_load`` only) ← dotted ``values``
+← ``--set a.b=c`` overrides (the value parsed as a YAML scalar), builds the dataclasses and runs
+the schema's own check (what one field cannot say: one value against another). Every mistake is
+a ``ConfigError`` of one line that names where the value came from (the file or the ``--set``),
+the key and what to do:
 
 * unreadable YAML → the file, line and column;
 * an unknown key, at any depth → the nearest valid key ("did you mean 'model.path'?"), or the
   valid keys there;
-* a wrong type → the key, the expected type and the value found.
+* a wrong type → the key, the expected type and the value found;
+* a value outside its choices or range → the allowed values or the bound.
 
-Types are strict where YAML is loose: ``true``/``yes`` is not an integer and ``1`` is not a
-boolean. An integer is accepted for a float, a number for a string (a webcam index ``0``) and a
-single string for a list of strings. A ``str`` field with ``metadata=BOOL_AS_TEXT`` takes YAML
-``true``/``false`` as "true"/"false" (for choices such as ``auto | true | false``).
+How values are checked (strict types, an integer for a float, a single string for a list of
+strings) is ``segcore.typed_values``'s.
 """
 
 from __future__ import annotations
@@ -33,13 +35,19 @@ from typing import Any, Generic, Literal, TypeVar, Union
 import yaml
 
 from segcore.errors import ConfigError
+from segcore.typed_values import (
+    BOOL_AS_TEXT,
+    check_allowed,
+    check_value,
+    choices,
+    is_mapping,
+    kind_of,
+    limits,
+)
 
-__all__ = ["BOOL_AS_TEXT", "Places", "Schema", "valid_keys"]
+__all__ = ["BOOL_AS_TEXT", "Places", "Schema", "choices", "limits", "valid_keys"]
 
 T = TypeVar("T")
-
-_BOOL_AS_TEXT = "yaml_config.bool_as_text"
-BOOL_AS_TEXT: Mapping[str, object] = types.MappingProxyType({_BOOL_AS_TEXT: True})
 
 
 class Places:
@@ -120,7 +128,7 @@ class Schema(Generic[T]):
         if data is None:
             return {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{self.what} {path}: expected a mapping of sections at the top, got {_kind(data)}")
+            raise ConfigError(f"{self.what} {path}: expected a mapping of sections at the top, got {kind_of(data)}")
         return data
 
     def parse_override(self, text: str) -> tuple[str, Any]:
@@ -157,7 +165,7 @@ class Schema(Generic[T]):
             if section is None or (last and value is None and _nullable(hint)):
                 if last:
                     node[part] = copy.deepcopy(value)
-                elif _is_mapping(hint):
+                elif is_mapping(hint):
                     _set_inside(node, parts[depth:], value, where=where, prefix=".".join(parts[:depth]))
                 else:
                     raise ConfigError(f"{where}: {dotted} is a value, not a section")
@@ -169,7 +177,7 @@ class Schema(Generic[T]):
                 child = node[part] = {}
             if last:
                 if not isinstance(value, Mapping):
-                    raise ConfigError(f"{where}: {dotted} is a section; expected a mapping, got {_kind(value)}")
+                    raise ConfigError(f"{where}: {dotted} is a section; expected a mapping, got {kind_of(value)}")
                 self._merge(section, child, value, where, f"{dotted}.", origins)
                 return
             node, kind = child, section
@@ -197,7 +205,7 @@ class Schema(Generic[T]):
             elif value is None:
                 continue  # an empty section in YAML ("render:") keeps the defaults
             elif not isinstance(value, Mapping):
-                raise ConfigError(f"{where}: {dotted} is a section; expected a mapping, got {_kind(value)}")
+                raise ConfigError(f"{where}: {dotted} is a section; expected a mapping, got {kind_of(value)}")
             else:
                 child = base.get(key)
                 if not isinstance(child, dict):
@@ -229,7 +237,7 @@ class Schema(Generic[T]):
     def _build(self, kind: type, data: Any, where: Places, prefix: str) -> Any:
         if not isinstance(data, Mapping):
             key = prefix.rstrip(".")
-            raise ConfigError(f"{where(key)}: {key or 'the top level'} must be a mapping, got {_kind(data)}")
+            raise ConfigError(f"{where(key)}: {key or 'the top level'} must be a mapping, got {kind_of(data)}")
         fields = [f for f in dataclasses.fields(kind) if f.init]
         names = {f.name for f in fields}
         for name in data:
@@ -237,67 +245,33 @@ class Schema(Generic[T]):
                 key = f"{prefix}{name}"
                 raise ConfigError(f"{where(key)}: {self.unknown(key)}")
         hints = _hints(kind)
+
+        def section(inner: type, value: Any, inner_prefix: str) -> Any:
+            return self._build(inner, value, where, inner_prefix)
+
         kwargs = {}
         for f in fields:
             if f.name in data:
-                value = data[f.name]
-                if f.metadata.get(_BOOL_AS_TEXT) and isinstance(value, bool):
-                    value = str(value).lower()
-                kwargs[f.name] = self._coerce(value, hints[f.name], f"{prefix}{f.name}", where)
+                key = f"{prefix}{f.name}"
+                kwargs[f.name] = check_value(data[f.name], hints[f.name], key, where, f.metadata, section=section)
         return kind(**kwargs)
 
-    def _coerce(self, value: Any, hint: Any, key: str, where: Places, shown: Any = None) -> Any:
-        """``value`` checked against ``hint`` (a message names ``shown``, by default ``hint``)."""
-        if hint is Any or hint is object:
-            return value
-        origin = typing.get_origin(hint)
-        args = typing.get_args(hint)
-        if origin in (Union, types.UnionType):
-            if value is None and type(None) in args:
-                return None
-            inner = [a for a in args if a is not type(None)]
-            if len(inner) == 1:
-                return self._coerce(value, inner[0], key, where, shown=hint)
-            for member in inner:  # the first member that takes the value wins
-                try:
-                    return self._coerce(value, member, key, where)
-                except ConfigError:
-                    continue
-        elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            return self._build(hint, {} if value is None else value, where, f"{key}.")
-        elif value is None:
-            pass
-        elif hint is bool:
-            if isinstance(value, bool):
-                return value
-        elif hint is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-        elif hint is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-        elif hint is str:
-            if isinstance(value, str):
-                return value
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return str(value)  # e.g. a webcam index written as 0
-        elif origin is list or hint is list:
-            item = args[0] if args else Any
-            if item is str and isinstance(value, (str, int)) and not isinstance(value, bool):
-                value = [value]  # a single URI or dataset where a list is expected
-            if isinstance(value, (list, tuple)):
-                return [self._coerce(v, item, f"{key}[{i}]", where) for i, v in enumerate(value)]
-        elif _is_mapping(hint):
-            if isinstance(value, Mapping):
-                key_type, item = args if len(args) == 2 else (Any, Any)
-                for k in value:
-                    if key_type is str and not isinstance(k, str):
-                        raise ConfigError(f"{where(key)}: {key} must have string keys, got {_kind(k)} {k!r}")
-                return {k: self._coerce(v, item, f"{key}.{k}", where) for k, v in value.items()}
-        else:
-            return value  # a type this module does not check
-        got = "null" if value is None else f"{_kind(value)} {value!r}"
-        raise ConfigError(f"{where(key)}: {key} must be {_expected(shown or hint)}, got {got}")
+    def check_allowed(self, key: str, value: Any) -> None:
+        """``ConfigError`` unless ``value`` is among the choices and inside the range of the
+        field ``key`` (its type is not checked): for a value given to a component in code."""
+        hint, metadata = self.field(key)
+        check_allowed(value, metadata, key, hint=hint)
+
+    def field(self, key: str) -> tuple[Any, Mapping[str, object]]:
+        """(type hint, metadata) of the value field at dotted ``key``."""
+        kind: type | None = self.root
+        *sections, name = key.split(".")
+        for part in sections:
+            kind = _section(_hints(kind).get(part)) if kind is not None else None
+        fields = {f.name: f for f in dataclasses.fields(kind) if f.init} if kind is not None else {}
+        if name not in fields or _section(_hints(typing.cast(type, kind))[name]) is not None:
+            raise KeyError(f"{key} is not a value field of {self.root.__name__}")
+        return _hints(typing.cast(type, kind))[name], fields[name].metadata
 
 
 def valid_keys(kind: type, prefix: str = "") -> list[str]:
@@ -331,12 +305,6 @@ def _nullable(hint: Any) -> bool:
     return typing.get_origin(hint) in (Union, types.UnionType) and type(None) in typing.get_args(hint)
 
 
-def _is_mapping(hint: Any) -> bool:
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        return any(_is_mapping(a) for a in typing.get_args(hint))
-    return hint in (dict, Mapping) or typing.get_origin(hint) in (dict, Mapping)
-
-
 def _set_inside(node: dict[str, Any], parts: list[str], value: Any, *, where: str, prefix: str) -> None:
     """Set ``parts`` (a mapping field, then keys inside it) in ``node``, creating mappings on the way."""
     for depth, part in enumerate(parts[:-1]):
@@ -345,7 +313,7 @@ def _set_inside(node: dict[str, Any], parts: list[str], value: Any, *, where: st
             child = node[part] = {}
         if not isinstance(child, dict):
             key = ".".join([p for p in (prefix, *parts[: depth + 1]) if p])
-            raise ConfigError(f"{where}: {key} holds {_kind(child)} {child!r}, not a mapping")
+            raise ConfigError(f"{where}: {key} holds {kind_of(child)} {child!r}, not a mapping")
         node = child
     node[parts[-1]] = copy.deepcopy(value)
 
@@ -367,34 +335,3 @@ def _nearest(key: str, keys: list[str]) -> str | None:
         by_leaf.setdefault(k.rpartition(".")[2], k)
     match = difflib.get_close_matches(key.rpartition(".")[2], list(by_leaf), n=1, cutoff=0.75)
     return by_leaf[match[0]] if match else None
-
-
-_NAMES = {bool: ("a boolean (true/false)", "booleans"), int: ("an integer", "integers"),
-          float: ("a number", "numbers"), str: ("a string", "strings")}
-
-
-def _expected(hint: Any, plural: bool = False) -> str:
-    """How a message names the type ``hint``: "an integer", "a list of strings", "a mapping or null"."""
-    if hint is Any or hint is object:
-        return "values" if plural else "any value"
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        inner = [_expected(a, plural) for a in args if a is not type(None)]
-        return " or ".join(inner) + (" or null" if type(None) in args else "")
-    if origin is list or hint is list:
-        items = _expected(args[0], plural=True) if args else "values"
-        return f"{'lists' if plural else 'a list'} of {items}"
-    if _is_mapping(hint) or (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
-        return "mappings" if plural else "a mapping"
-    if hint in _NAMES:
-        return _NAMES[hint][plural]
-    name = getattr(hint, "__name__", str(hint))
-    return f"{name} values" if plural else name
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}
-    return names.get(type(value), type(value).__name__)

@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from engines.devices import parse_device
 from engines.engine import warmup_batch
 from engines.errors import EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta
+from engines.registry import OrtOptimization, check_options, resolve_device
 
 _NUMPY_TYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 
@@ -33,32 +35,24 @@ class OnnxRuntimeEngine:
         device: str = "cpu",
         threads: int | None = None,
         providers: list[str] | None = None,
-        optimization: str = "all",
+        optimization: OrtOptimization = "all",
         spinning: bool = False,
     ) -> None:
         import onnxruntime as ort
 
+        check_options(self.backend, {"providers": providers, "optimization": optimization, "spinning": spinning})
         self.meta = meta
-        self.device = device
+        self.device = device = resolve_device(self.backend, device)
         self.path = Path(path)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        if not isinstance(spinning, bool):
-            raise ModelError(f"ONNX Runtime option spinning must be true or false, got {spinning!r}")
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self.spinning = spinning
-        levels = {
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        }
-        if optimization not in levels:
-            raise ModelError(f"unknown ONNX Runtime optimisation level {optimization!r}; one of {', '.join(levels)}")
-        options.graph_optimization_level = levels[optimization]
+        level = "ORT_DISABLE_ALL" if optimization == "none" else f"ORT_ENABLE_{optimization.upper()}"
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         self.providers = providers or self._providers_for(device, ort.get_available_providers())
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=self.providers)
@@ -78,17 +72,15 @@ class OnnxRuntimeEngine:
 
     @staticmethod
     def _providers_for(device: str, available: list[str]) -> list[str]:
-        if device == "cpu":
+        if parse_device(device).kind == "cpu":
             return ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
-            if not gpu:
-                raise EngineUnavailableError(
-                    "device 'cuda' was asked for, but this onnxruntime has no CUDA or TensorRT provider "
-                    f"(available: {', '.join(available)}); install onnxruntime-gpu or use device: cpu"
-                )
-            return [*gpu, "CPUExecutionProvider"]
-        raise ModelError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+        gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+        if not gpu:
+            raise EngineUnavailableError(
+                "device 'cuda' was asked for, but this onnxruntime has no CUDA or TensorRT provider "
+                f"(available: {', '.join(available)}); install onnxruntime-gpu or use device: cpu"
+            )
+        return [*gpu, "CPUExecutionProvider"]
 
     def _check_against_meta(self, node: Any) -> None:
         expected = {"float32": "tensor(float)", "float16": "tensor(float16)", "uint8": "tensor(uint8)"}

@@ -55,9 +55,11 @@ from engines.backends.cuda_buffers import (
 )
 from engines.build import compat as trt_compat
 from engines.build.cache import EngineRecord, read_record
+from engines.devices import parse_device
 from engines.engine import warmup_batch
 from engines.errors import CudaError, EngineError, EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta, load_for_model
+from engines.registry import resolve_device
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -160,15 +162,14 @@ def to_meta_output(out: np.ndarray, meta: ModelMeta) -> np.ndarray:
 
 
 def _device_index(device: str) -> int:
-    if device == "cuda":
-        return 0
-    head, _, index = device.partition(":")
-    if head != "cuda" or not index.isdigit():
+    """The GPU index of ``device`` (cuda or cuda:N); TensorRT has no CPU device."""
+    parsed = parse_device(device)
+    if parsed.kind == "cpu":
         raise EngineUnavailableError(
             f"TensorRT runs on CUDA devices only, not {device!r}; use device: cuda (or cuda:N), "
             "or backend onnxruntime for the CPU"
         )
-    return int(index)
+    return parsed.cuda_index
 
 
 class TensorRTEngine:
@@ -190,11 +191,11 @@ class TensorRTEngine:
     ) -> None:
         del threads  # the GPU does the work
         self.meta = meta
-        self.device = device
+        self.device = resolve_device(self.backend, device)
         self.path = Path(path)
         self._closed = False
         self._owner = threading.get_ident()
-        index = _device_index(device)
+        index = _device_index(self.device)
         self._trt = tensorrt_module if tensorrt_module is not None else trt_compat.import_tensorrt()
         self._cuda = Cuda(cuda_runtime)
         self._cuda.open_device(index)

@@ -35,7 +35,8 @@ from torch import nn
 from engines.engine import warmup_batch
 from engines.errors import EngineError, EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta
-from segcore.errors import UserInputError
+from engines.registry import resolve_device
+from segcore.errors import ConfigError
 
 LOG = logging.getLogger("engines.backends.torch")
 MAX_GRAPHS = 8
@@ -43,11 +44,11 @@ DEFAULT_MAX_BATCH = 64
 
 
 def torch_device(device: str) -> torch.device:
-    """Parse and check ``device``; EngineUnavailableError when this torch has no such device."""
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UserInputError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    """``device`` (auto, cpu, cuda or cuda:N; ``engines.registry.resolve_device``) as a torch device.
+
+    ``ConfigError`` for another name, ``EngineUnavailableError`` when this torch has no such device.
+    """
+    dev = torch.device(resolve_device("torch", device))
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise EngineUnavailableError(
@@ -56,8 +57,6 @@ def torch_device(device: str) -> torch.device:
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise EngineUnavailableError(f"device {device!r} asked for, but torch sees {torch.cuda.device_count()} GPU(s)")
-    elif dev.type != "cpu":
-        raise UserInputError(f"TorchEngine runs on cpu or cuda, not {device!r}")
     return dev
 
 
@@ -143,13 +142,13 @@ class TorchEngine:
         self.channels_last = on_cuda if channels_last is None else bool(channels_last)
         use_graphs = (on_cuda and not compile) if cuda_graph is None else bool(cuda_graph)
         if self.half and not on_cuda:
-            raise UserInputError("half precision needs device cuda; on the CPU use half: false")
+            raise ConfigError("half precision needs device cuda; on the CPU use half: false")
         if meta.input.dtype == "float16" and not self.half:
-            raise UserInputError("the sidecar's input is float16, which needs half: true (on a CUDA device)")
+            raise ConfigError("the sidecar's input is float16, which needs half: true (on a CUDA device)")
         if use_graphs and not on_cuda:
-            raise UserInputError("cuda_graph needs device cuda")
+            raise ConfigError("cuda_graph needs device cuda")
         if use_graphs and compile:
-            raise UserInputError("choose cuda_graph or compile (reduce-overhead mode captures graphs itself), not both")
+            raise ConfigError("choose cuda_graph or compile (reduce-overhead mode captures graphs itself), not both")
         if threads and not on_cuda:
             torch.set_num_threads(int(threads))
 

@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from pipeline.config import check_allowed
+from pipeline.config_schema import Codec, VideoPreset
 from pipeline.frame import SegResult
 from pipeline.sinks.naming import check_not_input, has_placeholders, output_path, prepare_parent
 from pipeline.sources.base import SourceInfo
@@ -50,10 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CODECS = ("auto", "h264", "mp4v")
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 DEFAULT_RATE = Fraction(25)
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 X264_CRF = "23"
 MPEG4_OPTIONS = {"flags": "+qscale", "global_quality": str(4 * 118)}  # -q:v 4 (FF_QP2LAMBDA = 118)
 
@@ -149,15 +149,13 @@ class VideoSink:
         self,
         path: str | Path,
         *,
-        codec: str = "auto",
-        preset: str = "ultrafast",
+        codec: Codec = "auto",
+        preset: VideoPreset = "ultrafast",
         inputs: Iterable[str] = (),
         multi_source: bool = False,
     ) -> None:
-        if codec not in CODECS:
-            raise OutputError(f"unknown output.codec {codec!r}; choose one of: {', '.join(CODECS)}")
-        if preset not in X264_PRESETS:
-            raise OutputError(f"unknown output.video_preset {preset!r}; choose one of: {', '.join(X264_PRESETS)}")
+        check_allowed("output.codec", codec)
+        check_allowed("output.video_preset", preset)
         self.preset = preset
         self.template = str(path)
         self.inputs = list(inputs)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.config import check_allowed
 from pipeline.config_schema import SourceConfig
 from pipeline.frame import Frame
 from pipeline.sources.base import SourceInfo
@@ -44,7 +45,6 @@ from segcore.errors import SourceError
 
 log = logging.getLogger(__name__)
 
-DECODERS = ("auto", "pyav", "opencv")
 REANCHOR_LATE_S = 0.25  # paced replay that falls this far behind restarts its clock instead of bursting
 
 
@@ -173,10 +173,7 @@ class FileSource:
 
     def __init__(self, path: str | Path, *, source_id: str, config: SourceConfig | None = None) -> None:
         config = config or SourceConfig()
-        if config.decoder not in DECODERS:
-            raise SourceError(
-                f"unknown source.decoder {config.decoder!r}; choose one of: {', '.join(DECODERS)}"
-            )
+        check_allowed("source.decoder", config.decoder)
         self.path = Path(path)
         self.source_id = source_id
         self._decoder_name = "opencv" if config.decoder == "opencv" else "pyav"

@@ -40,16 +40,16 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from pipeline.config import check_allowed
 from pipeline.config_schema import SourceConfig
 from pipeline.redact import redact_uri
 from pipeline.sources.live import LiveSource, StatusCallback
 from pipeline.sources.watchdog import ConnectError, StreamProperties
-from segcore.errors import ConfigError, SourceError
+from segcore.errors import SourceError
 
 log = logging.getLogger(__name__)
 
 SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
-TRANSPORTS = ("tcp", "udp")
 _OPTIONS_VAR = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _READ_TIMEOUT_MARGIN_S = 1.0
 
@@ -187,10 +187,7 @@ class NetworkSource(LiveSource):
         on_status: StatusCallback | None = None,
     ) -> None:
         check_network_uri(uri)
-        if config.rtsp_transport not in TRANSPORTS:
-            raise ConfigError(
-                f"source.rtsp_transport: {config.rtsp_transport!r} is not one of {', '.join(TRANSPORTS)}"
-            )
+        check_allowed("source.rtsp_transport", config.rtsp_transport)
         reconnect = config.reconnect
         transport = config.rtsp_transport
 

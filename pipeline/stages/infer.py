@@ -7,13 +7,16 @@ engine's own ``max_batch``); the pipeline gathers the batch with a bounded wait.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engines.devices import parse_device
 from engines.engine import Engine
-from engines.registry import open_engine
+from engines.errors import ModelError
+from engines.registry import backend_for, check_options, open_engine
 from pipeline.stage import Packet
 
 
@@ -36,6 +39,11 @@ class InferStage:
         self.device = device
         self.threads = threads or None
         self.options = dict(options or {})
+        # a bad device or option is a ConfigError here, not when the engine opens on its thread; a
+        # file that no backend owns is left to open_engine to report
+        parse_device(device)
+        with contextlib.suppress(ModelError):
+            check_options(backend_for(self.model_path, backend), self.options)
         self.batch_size = max(1, int(batch_size))
         self.warmup = warmup
         self.engine: Engine | None = None

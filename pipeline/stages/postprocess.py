@@ -23,12 +23,12 @@ from engines.transforms import (
     restore_logits,
     to_class_maps,
 )
+from pipeline.config import check_allowed
+from pipeline.config_schema import Smoothing, Upsample
 from pipeline.stage import Packet
 from pipeline.stages.smoothing import EmaSmoother, MajorityVote
 from segcore.accuracy import confusion_matrix
-
-UPSAMPLE_MODES = ("nearest", "bilinear")
-SMOOTHING_MODES = ("none", "ema", "majority")
+from segcore.errors import ConfigError
 
 
 def restore(output: np.ndarray, spec: OutputSpec, geometry: Geometry, upsample: str = "nearest") -> np.ndarray:
@@ -53,17 +53,19 @@ class PostprocessStage:
         spec: OutputSpec,
         num_classes: int,
         *,
-        upsample: str = "nearest",
-        smoothing: str = "none",
+        upsample: Upsample = "nearest",
+        smoothing: Smoothing = "none",
         ema_alpha: float = 0.5,
         majority_window: int = 3,
     ) -> None:
-        if upsample not in UPSAMPLE_MODES:
-            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {upsample!r}")
-        if smoothing not in SMOOTHING_MODES:
-            raise ValueError(f"smoothing must be one of {', '.join(SMOOTHING_MODES)}, not {smoothing!r}")
+        check_allowed("postprocess.upsample", upsample)
+        check_allowed("postprocess.smoothing", smoothing)
+        if smoothing == "ema":
+            check_allowed("postprocess.ema_alpha", ema_alpha)
+        if smoothing == "majority":
+            check_allowed("postprocess.majority_window", majority_window)
         if spec.kind != "logits" and (upsample == "bilinear" or smoothing == "ema"):
-            raise ValueError("bilinear upsampling and EMA smoothing need a model that returns logits")
+            raise ConfigError("bilinear upsampling and EMA smoothing need a model that returns logits")
         self.spec = spec
         self.num_classes = num_classes
         self.upsample = upsample

@@ -11,6 +11,7 @@ import numpy as np
 
 from engines.metadata import InputSpec
 from engines.transforms import Geometry, ResizeMode, fit, to_input
+from pipeline.config import check_allowed
 from pipeline.frame import Frame
 from pipeline.stage import Packet
 
@@ -27,6 +28,7 @@ class PreprocessStage:
     name = "preprocess"
 
     def __init__(self, spec: InputSpec, size: tuple[int, int], resize: ResizeMode = "stretch") -> None:
+        check_allowed("preprocess.resize", resize)
         self.spec = spec
         self.size = size
         self.resize = resize

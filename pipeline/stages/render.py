@@ -16,15 +16,16 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from pipeline.config import check_allowed
+from pipeline.config_schema import Visualize
 from pipeline.frame import SegResult
 from pipeline.stage import Packet
 
-VISUALIZE_MODES = ("overlay", "mask", "side", "none")
 LEGEND_MIN_FRACTION = 0.001  # classes covering less of the frame are left out of the legend
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def rendered_size(mode: str, width: int, height: int) -> tuple[int, int] | None:
+def rendered_size(mode: Visualize, width: int, height: int) -> tuple[int, int] | None:
     """(width, height) of what ``mode`` renders for a frame of ``width``×``height``; None for none."""
     if mode == "none":
         return None
@@ -51,7 +52,7 @@ def blend(image: np.ndarray, colours: np.ndarray, alpha: float) -> np.ndarray:
     return cv2.addWeighted(image, 1.0 - alpha, colours, alpha, 0.0)
 
 
-def compose(image: np.ndarray, colours: np.ndarray, mode: str, alpha: float) -> np.ndarray | None:
+def compose(image: np.ndarray, colours: np.ndarray, mode: Visualize, alpha: float) -> np.ndarray | None:
     """The picture for ``mode`` from the frame and its colourised class map (a new array)."""
     if mode == "overlay":
         return blend(image, colours, alpha)
@@ -59,9 +60,8 @@ def compose(image: np.ndarray, colours: np.ndarray, mode: str, alpha: float) -> 
         return colours
     if mode == "side":
         return cv2.hconcat([image, colours])
-    if mode == "none":
-        return None
-    raise ValueError(f"unknown visualize mode {mode!r}; one of {', '.join(VISUALIZE_MODES)}")
+    check_allowed("render.visualize", mode)  # "none", or a mistake
+    return None
 
 
 class Legend:
@@ -134,13 +134,13 @@ class RenderStage:
         class_names: Sequence[str],
         palette_rgb: Sequence[Sequence[int]],
         *,
-        visualize: str = "overlay",
+        visualize: Visualize = "overlay",
         alpha: float = 0.5,
         legend: bool = True,
         hud: Callable[[str], str] | None = None,
     ) -> None:
-        if visualize not in VISUALIZE_MODES:
-            raise ValueError(f"unknown visualize mode {visualize!r}; one of {', '.join(VISUALIZE_MODES)}")
+        check_allowed("render.visualize", visualize)
+        check_allowed("render.alpha", alpha)
         self.visualize = visualize
         self.alpha = float(alpha)
         self.colorize = Colorizer(palette_rgb)

@@ -10,6 +10,8 @@ from collections import deque
 
 import numpy as np
 
+from pipeline.config import check_allowed
+
 
 def softmax(logits: np.ndarray, axis: int = 0) -> np.ndarray:
     """Numerically stable softmax (float32) along ``axis`` (the class axis of K×H×W logits)."""
@@ -24,8 +26,7 @@ class EmaSmoother:
     """``p_t = alpha · softmax(logits_t) + (1 − alpha) · p_{t−1}``; returns K×H×W probabilities."""
 
     def __init__(self, alpha: float) -> None:
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"EMA alpha must be in (0, 1], got {alpha}")
+        check_allowed("postprocess.ema_alpha", alpha)
         self.alpha = float(alpha)
         self._state: np.ndarray | None = None
 
@@ -46,8 +47,7 @@ class MajorityVote:
     """Per pixel, the class most frequent over the last ``window`` maps; ties go to the newest."""
 
     def __init__(self, window: int) -> None:
-        if window < 1:
-            raise ValueError(f"majority window must be at least 1, got {window}")
+        check_allowed("postprocess.majority_window", window)
         self.window = int(window)
         self._maps: deque[np.ndarray] = deque(maxlen=self.window)
 

@@ -61,8 +61,13 @@ def bad_files(tmp_path: Path) -> Path:
     (["--set", "model.num_classes=21"], ["19 classes", "21"]),
     (["--alpha", "abc"], ["--alpha"]),
     (["--visualize", "squash"], ["--visualize"]),
+    (["--set", "model.options.spining=true"], ["model.options.spining", "did you mean 'spinning'"]),
+    (["--set", "model.options.spinning=maybe"], ["model.options.spinning", "boolean"]),
+    (["--set", "model.device=gpu"], ["model.device is 'gpu'", "cuda:N"]),
+    (["--alpha", "1.5"], ["render.alpha is 1.5", "<= 1.0"]),
 ], ids=["missing-file", "empty-file", "text-as-mp4", "unknown-scheme", "bad-yaml", "unknown-key", "wrong-type",
-        "bad-choice", "class-count", "bad-float", "bad-mode"])
+        "bad-choice", "class-count", "bad-float", "bad-mode", "unknown-option", "option-type", "bad-device",
+        "flag-range"])
 def test_user_errors_exit_2_with_one_line(tiny_model: Path, bad_files: Path, args: list[str], needles: list[str]) -> None:
     args = [a.format(dir=bad_files) for a in args]
     result = run(*args, "--model", str(tiny_model), "--set", "output.video=null")
@@ -181,3 +186,16 @@ def test_unet_config_runs_the_bundled_unet(tmp_path: Path) -> None:
     assert "model unet_street 256x512" in result.stdout
     assert (tmp_path / "out" / "unet_demo.mp4").is_file()
     assert json.loads((tmp_path / "s.json").read_text())["frames"] == 4
+
+
+@pytest.mark.parametrize(("argv", "video"), [
+    ([], "out/segstream_demo.mp4"),  # run bare: the demo writes an annotated video
+    (["clip.mp4"], None),
+    (["-o", "mine.mp4"], "mine.mp4"),
+    (["--set", "output.video=null"], None),
+    (["--set", "output={video: x.mp4}"], "x.mp4"),
+])
+def test_the_demo_output_is_only_the_default_of_a_bare_run(argv: list[str], video: str | None) -> None:
+    from pipeline.cli import config_from_args, parse_args
+
+    assert config_from_args(parse_args(argv)).output.video == video

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from pipeline.config import from_dict, load_config, parse_override, to_dict, valid_keys
-from pipeline.config_schema import Config
+from engines.registry import BACKENDS
+from pipeline.config import SCHEMA, from_dict, load_config, parse_override, to_dict, valid_keys
+from pipeline.config_schema import Config, ModelConfig, RuntimeConfig
 from segcore.errors import ConfigError
+from segcore.typed_values import allowed_values
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RUN_CONFIGS = sorted(CONFIGS.glob("*.yaml"))  # configs/train/ holds training configs (their own schema)
@@ -93,8 +97,11 @@ def test_bad_choice_lists_the_allowed_values() -> None:
         load_config(None, ["preprocess.resize=squash"])
     with pytest.raises(ConfigError, match="render.alpha is 1.5; it must be >= 0.0 and <= 1.0"):
         load_config(None, ["render.alpha=1.5"])
-    with pytest.raises(ConfigError, match="model.device"):
+    with pytest.raises(ConfigError, match=r"^--set model.device=gpu: model.device is 'gpu'; use auto, cpu, cuda or cuda:N$"):
         load_config(None, ["model.device=gpu"])
+    with pytest.raises(ConfigError, match="model.device is 'cpu:1'"):
+        load_config(None, ["model.device=cpu:1"])
+    assert load_config(None, ["model.device=cuda:1"]).model.device == "cuda:1"
 
 
 def test_unreadable_yaml_is_one_line_with_file_and_line(tmp_path: Path) -> None:
@@ -151,6 +158,164 @@ def test_empty_file_and_empty_section_keep_defaults(tmp_path: Path) -> None:
 
 
 def test_from_dict_round_trip() -> None:
-    config = Config()
-    config.runtime.batch_size = 3
-    assert dataclasses.asdict(from_dict(to_dict(config))) == dataclasses.asdict(config)
+    config = dataclasses.replace(Config(), runtime=RuntimeConfig(batch_size=3))
+    assert from_dict(to_dict(config)) == config
+
+
+
+def _value_keys() -> list[str]:
+    sections = {k for k in valid_keys() if "." not in k} | {"source.reconnect"}
+    return [k for k in valid_keys() if k not in sections]
+
+
+CHOICE_KEYS = [k for k in _value_keys() if allowed_values(*SCHEMA.field(k)) is not None]
+
+
+def test_the_schema_owns_every_choice_list() -> None:
+    assert set(CHOICE_KEYS) == {
+        "model.backend", "source.mode", "source.decoder", "source.rtsp_transport", "preprocess.resize",
+        "postprocess.upsample", "postprocess.smoothing", "render.visualize", "output.codec", "output.video_preset",
+    }
+    assert allowed_values(*SCHEMA.field("model.backend")) == ("auto", *BACKENDS)  # the registry's names
+
+
+@pytest.mark.parametrize("key", CHOICE_KEYS)
+def test_every_choice_is_checked_with_the_allowed_values(key: str) -> None:
+    allowed = allowed_values(*SCHEMA.field(key))
+    assert allowed
+    for value in allowed:
+        assert getattr(getattr(load_config(None, [f"{key}={value}"]), key.split(".")[0]), key.split(".")[1]) == value
+    with pytest.raises(ConfigError, match=rf"^--set {key}=bogus: {key} is 'bogus'; allowed values: {', '.join(allowed)}$"):
+        load_config(None, [f"{key}=bogus"])
+
+
+@pytest.mark.parametrize(("key", "value", "bound"), [
+    ("model.threads", -1, ">= 0"),
+    ("model.num_classes", 256, ">= 1 and <= 255"),
+    ("source.decode_threads", 65, ">= 0 and <= 64"),
+    ("source.reconnect.jitter", 1.5, ">= 0.0 and <= 1.0"),
+    ("source.reconnect.max_attempts", -1, ">= 0"),
+    ("source.reconnect.stall_timeout_s", 0, "> 0.0"),
+    ("source.reconnect.open_timeout_s", 0, "> 0.0"),
+    ("source.reconnect.initial_backoff_s", -1, ">= 0.0"),
+    ("postprocess.ema_alpha", 0, "> 0.0 and <= 1.0"),
+    ("postprocess.majority_window", 0, ">= 1 and <= 64"),
+    ("render.alpha", -0.5, ">= 0.0 and <= 1.0"),
+    ("runtime.queue_size", 0, ">= 1 and <= 1024"),
+    ("runtime.batch_size", 2000, ">= 1 and <= 1024"),
+    ("runtime.batch_timeout_ms", -1, ">= 0.0"),
+    ("runtime.max_frames", -1, ">= 0"),
+])
+def test_every_range_is_checked_with_its_bounds(key: str, value: float, bound: str) -> None:
+    shown = float(value) if isinstance(SCHEMA.field(key)[0], type) and SCHEMA.field(key)[0] is float else value
+    with pytest.raises(ConfigError, match=rf"^--set {key}={value}: {key} is {shown}; it must be {bound}$"):
+        load_config(None, [f"{key}={value}"])
+
+
+def test_the_config_is_frozen() -> None:
+    config = load_config(None, ["runtime.batch_size=2"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.runtime.batch_size = 3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.model = config.model  # type: ignore[misc]
+    changed = dataclasses.replace(config, runtime=dataclasses.replace(config.runtime, batch_size=3))
+    assert changed.runtime.batch_size == 3 and config.runtime.batch_size == 2
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    (["model.options.spining=true"], r"unknown key 'model.options.spining'; did you mean 'spinning'\?"),
+    (["model.options.optimisation=all"], r"unknown key 'model.options.optimisation'; did you mean 'optimization'\?"),
+    (["model.options.zzzz=1"],
+     "unknown key 'model.options.zzzz'; the onnxruntime backend takes: providers, optimization, spinning"),
+    (["model.options.spinning=yes please"], r"model.options.spinning must be a boolean \(true/false\), got string"),
+    (["model.options.optimization=most"], "model.options.optimization is 'most'; allowed values: all, extended, basic, none"),
+    (["model.path=m.pt", "model.options.spinning=true"], "unknown key 'model.options.spinning'; the torch backend takes"),
+    (["model.backend=tensorrt", "model.options.half=true"], "unknown key 'model.options.half'; the tensorrt backend"),
+    (["model.path=m.engine", "model.options.tensorrt_module=x"], "unknown key 'model.options.tensorrt_module'"),
+])
+def test_model_options_are_checked_against_the_backend_the_model_runs_on(settings: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^--set {re.escape(settings[-1])}: {message}"):
+        load_config(None, settings)
+
+
+def test_valid_model_options_load_and_unknown_suffixes_are_left_to_the_model_check(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  options: {spining: true}\n")
+    with pytest.raises(ConfigError, match=rf"^config file {re.escape(str(path))}: unknown key 'model.options.spining'"):
+        load_config(path)
+    config = load_config(None, ["model.options={spinning: true, optimization: basic, providers: [CPUExecutionProvider]}"])
+    assert config.model.options == {"spinning": True, "optimization": "basic", "providers": ["CPUExecutionProvider"]}
+    torch_options = load_config(None, ["model.path=m.pt", "model.options={half: null, max_batch: 8, compile: false}"])
+    assert torch_options.model.options["max_batch"] == 8
+    assert load_config(None, ["model.path=m.bin", "model.options.anything=1"]).model.options == {"anything": 1}
+
+
+def test_default_yaml_comments_list_every_choice_and_every_backend_option() -> None:
+    comments = {}
+    section = ""
+    for line in (CONFIGS / "default.yaml").read_text().splitlines():
+        match = re.match(r"^(\s*)([a-z_]+):[^#]*#(.*)$", line)
+        if match:
+            section = match.group(2) if not match.group(1) else section
+            comments[f"{section}.{match.group(2)}" if match.group(1) else match.group(2)] = match.group(3)
+    for key in CHOICE_KEYS:
+        for value in allowed_values(*SCHEMA.field(key)) or ():
+            assert re.search(rf"\b{re.escape(value)}\b", comments[key]), f"default.yaml: {key} does not name {value}"
+    for name, backend in BACKENDS.items():
+        assert re.search(rf"{name}: {', '.join(backend.options)}\b", comments["model.options"]), name
+
+
+def _components() -> list[tuple[str, object, Callable[[Any], object]]]:
+    from engines.metadata import InputSpec, OutputSpec
+    from pipeline.config_schema import SourceConfig
+    from pipeline.sinks.video import VideoSink
+    from pipeline.sources.file import FileSource
+    from pipeline.sources.network import NetworkSource
+    from pipeline.stages.postprocess import PostprocessStage
+    from pipeline.stages.preprocess import PreprocessStage
+    from pipeline.stages.render import RenderStage
+    from pipeline.stages.smoothing import EmaSmoother, MajorityVote
+
+    logits = OutputSpec(kind="logits", dtype="float32")
+    return [
+        ("render.visualize", "squash", lambda v: RenderStage(["a"], [[0, 0, 0]], visualize=v)),
+        ("render.alpha", 1.5, lambda v: RenderStage(["a"], [[0, 0, 0]], alpha=v)),
+        ("postprocess.upsample", "cubic", lambda v: PostprocessStage(logits, 2, upsample=v)),
+        ("postprocess.smoothing", "median", lambda v: PostprocessStage(logits, 2, smoothing=v)),
+        ("postprocess.ema_alpha", 0.0, lambda v: EmaSmoother(v)),
+        ("postprocess.majority_window", 0, lambda v: MajorityVote(v)),
+        ("preprocess.resize", "squash", lambda v: PreprocessStage(InputSpec(height=8, width=8), (8, 8), v)),
+        ("output.codec", "hevc", lambda v: VideoSink("unused.mp4", codec=v)),
+        ("output.video_preset", "ludicrous", lambda v: VideoSink("unused.mp4", preset=v)),
+        ("source.decoder", "ffmpeg", lambda v: FileSource("x.mp4", source_id="x", config=SourceConfig(decoder=v))),
+        ("source.rtsp_transport", "sctp",
+         lambda v: NetworkSource("rtsp://127.0.0.1/x", source_id="c", config=SourceConfig(rtsp_transport=v))),
+    ]
+
+
+@pytest.mark.parametrize(("key", "value", "make"), _components(), ids=[c[0] for c in _components()])
+def test_a_component_built_in_code_refuses_a_bad_value_with_the_configs_error(
+    key: str, value: object, make: Callable[[Any], object]
+) -> None:
+    with pytest.raises(ConfigError) as from_config:
+        load_config(None, [f"{key}={value}"])
+    with pytest.raises(ConfigError) as from_code:
+        make(value)
+    assert str(from_config.value) == f"--set {key}={value}: {from_code.value}"
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"options": {"spining": True}}, r"^unknown key 'model.options.spining'; did you mean 'spinning'\?$"),
+    ({"options": {"spinning": "yes"}}, r"^model.options.spinning must be a boolean \(true/false\), got string 'yes'$"),
+    ({"device": "gpu"}, r"^device is 'gpu'; use auto, cpu, cuda or cuda:N$"),
+])
+def test_a_pipeline_built_in_code_refuses_a_bad_model_setting_with_a_config_error(
+    tiny_model: Path, model: dict[str, Any], message: str
+) -> None:
+    from pipeline import Pipeline
+    from pipeline.sources.push import PushSource
+
+    for workers in (0, 1):  # auto workers resolve the device first; one worker goes straight to the engine
+        config = Config(model=ModelConfig(**model), runtime=RuntimeConfig(infer_workers=workers))
+        with pytest.raises(ConfigError, match=message):
+            Pipeline(PushSource("cam"), config=config, model=tiny_model)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import pipeline.stages.infer as infer_module
-from engines.errors import ModelError
 from engines.registry import open_engine
 from pipeline import CallbackSink, Config, Frame, Pipeline, SegResult, SourceInfo
 from pipeline.config import load_config
@@ -193,5 +192,5 @@ def test_onnxruntime_threads_do_not_spin_unless_asked(tiny_model: Path) -> None:
 
     assert spinning(open_engine(tiny_model)) == "0"
     assert spinning(open_engine(tiny_model, spinning=True)) == "1"
-    with pytest.raises(ModelError, match="spinning"):
+    with pytest.raises(ConfigError, match="spinning"):
         open_engine(tiny_model, spinning="yes")

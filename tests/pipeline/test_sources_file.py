@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.config_schema import SourceConfig
 from pipeline.sources.file import FileSource
-from segcore.errors import SourceError
+from segcore.errors import ConfigError, SourceError
 from tests.videos import frame_index, probe, read_frames, truncate, write_cv2, write_pyav
 
 CLIPS: dict[str, tuple[Callable[..., Path], str, dict[str, Any]]] = {  # name → (writer, suffix, kwargs)
@@ -123,8 +123,8 @@ def test_empty_missing_and_text_files_are_refused(tmp_path: Path) -> None:
         FileSource(text, source_id="x").open()
     with pytest.raises(SourceError, match="does not exist"):
         FileSource(tmp_path / "missing.mp4", source_id="x").open()
-    with pytest.raises(SourceError, match="decoder"):
-        FileSource(text, source_id="x", config=SourceConfig(decoder="ffmpeg"))
+    with pytest.raises(ConfigError, match="decoder"):
+        FileSource(text, source_id="x", config=SourceConfig(decoder="ffmpeg"))  # type: ignore[arg-type]
 
 
 def test_a_corrupt_frame_mid_stream_is_skipped_and_counted(tmp_path: Path) -> None:
