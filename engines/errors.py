@@ -21,6 +21,8 @@ class EngineError(SegstreamError, RuntimeError):
 class EngineUnavailableError(EngineError):
     """The requested backend or device is not available on this machine (the CLI exits 2)."""
 
+    exit_code = 2  # the user asked for what this machine lacks: their choice to change
+
 
 class CudaError(EngineError):
     """A CUDA runtime call failed (the message names the call and CUDA's own error name)."""

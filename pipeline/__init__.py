@@ -11,7 +11,6 @@ from pipeline.errors import PipelineError
 from pipeline.frame import Frame, SegResult
 from pipeline.pipeline import Pipeline
 from pipeline.queues import BoundedQueue, DropPolicy, QueueClosed
-from pipeline.redact import redact_uri
 from pipeline.segmenter import Segmentation, Segmenter
 from pipeline.sinks.base import Sink
 from pipeline.sinks.callback import CallbackSink
@@ -21,6 +20,7 @@ from pipeline.sources.base import Source, SourceInfo
 from pipeline.sources.push import PushSource
 from pipeline.sources.synthetic import SyntheticSource
 from segcore.errors import ConfigError, OutputError, SegstreamError, SourceError, UserInputError
+from segcore.redact import redact_uri
 
 __all__ = [
     "BoundedQueue",

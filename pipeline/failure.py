@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from pipeline.errors import PipelineError
-from pipeline.redact import redact_text
 from segcore.errors import SegstreamError
+from segcore.redact import redact_text
 
 log = logging.getLogger(__name__)
 

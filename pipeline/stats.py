@@ -16,9 +16,9 @@ from pipeline.construction import CheckedModel
 from pipeline.failure import Failure
 from pipeline.lifecycle import PipelineState
 from pipeline.metrics import Metrics
-from pipeline.redact import redact_text, redact_uri
 from pipeline.stages.infer import InferStage
 from pipeline.topology import SourceSlot, Topology
+from segcore.redact import redact_text, redact_uri
 
 HUD_REFRESH_S = 0.5
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pipeline.failure import describe, quietly
-from pipeline.redact import redact_text
 from pipeline.sources.base import Source
 from pipeline.topology import SinkSlot, SourceSlot, StageSlot, Topology
+from segcore.redact import redact_text
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,13 @@ __all__ = ["ConfigError", "OutputError", "SegstreamError", "SourceError", "UserI
 class SegstreamError(Exception):
     """Base of every error segstream raises on purpose."""
 
+    exit_code = 1  # what a command exits with when this error ends it (``segcore.exits``)
+
 
 class UserInputError(SegstreamError, ValueError):
     """The user's input (arguments, config, files) is wrong."""
+
+    exit_code = 2
 
 
 class ConfigError(UserInputError):

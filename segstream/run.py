@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline import Pipeline
-from pipeline.cli import SignalStop, config_from_args, fail, parse_args, print_status, progress_bar, report
+from segcore.exits import fail
+from segstream.arguments import config_from_args, parse_args
+from segstream.report import print_status, progress_bar, report
+from segstream.signals import SignalStop
 
 
 def main(argv: Sequence[str] | None = None) -> int:

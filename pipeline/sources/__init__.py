@@ -30,11 +30,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pipeline.config_schema import SourceConfig
-from pipeline.redact import redact_uri
 from pipeline.sources.base import Source, SourceInfo
 from pipeline.sources.images import GLOB_CHARS, list_images
 from segcore.errors import SourceError
 from segcore.media import IMAGE_SUFFIXES
+from segcore.redact import redact_uri
 
 __all__ = ["Source", "SourceInfo", "open_source", "source_id_for", "source_ids_for"]
 

@@ -47,11 +47,11 @@ import numpy as np
 
 from pipeline.config_schema import ReconnectConfig
 from pipeline.frame import Frame
-from pipeline.redact import redact_uri
 from pipeline.sources.base import SourceInfo
 from pipeline.sources.reconnect import ReconnectMachine, SourceState, SourceStatus
 from pipeline.sources.watchdog import Capture, CaptureReader, StreamProperties
 from segcore.errors import SourceError
+from segcore.redact import redact_uri
 
 log = logging.getLogger(__name__)
 

@@ -42,10 +42,10 @@ import numpy as np
 
 from pipeline.config import check_allowed
 from pipeline.config_schema import SourceConfig
-from pipeline.redact import redact_uri
 from pipeline.sources.live import LiveSource, StatusCallback
 from pipeline.sources.watchdog import ConnectError, StreamProperties
 from segcore.errors import SourceError
+from segcore.redact import redact_uri
 
 log = logging.getLogger(__name__)
 

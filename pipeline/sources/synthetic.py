@@ -14,8 +14,8 @@ from typing import Any
 
 from pipeline.config_schema import SourceConfig
 from pipeline.frame import Frame
-from pipeline.redact import redact_uri
 from pipeline.sources.base import SourceInfo
+from segcore.redact import redact_uri
 
 
 class SyntheticSource:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.redact import redact_text
+from segcore.redact import redact_text
 
 log = logging.getLogger(__name__)
 

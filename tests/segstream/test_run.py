@@ -151,7 +151,7 @@ def test_second_ctrl_c_exits_at_once() -> None:
     """SignalStop: the first SIGINT only asks for a stop; the second ends the process (130)."""
     code = (
         "import os, signal, time\n"
-        "from pipeline.cli import SignalStop\n"
+        "from segstream.signals import SignalStop\n"
         "class P:\n    live = False\n    def stop(self): pass\n"
         "with SignalStop(P()) as s:\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
@@ -196,6 +196,6 @@ def test_unet_config_runs_the_bundled_unet(tmp_path: Path) -> None:
     (["--set", "output={video: x.mp4}"], "x.mp4"),
 ])
 def test_the_demo_output_is_only_the_default_of_a_bare_run(argv: list[str], video: str | None) -> None:
-    from pipeline.cli import config_from_args, parse_args
+    from segstream.arguments import config_from_args, parse_args
 
     assert config_from_args(parse_args(argv)).output.video == video

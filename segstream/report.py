@@ -1,0 +1,118 @@
+"""What the run shows while it runs and when it ends: source states, a progress bar, the summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pipeline.config_schema import Config
+from pipeline.pipeline import Pipeline
+from segcore.files import write_json
+from segcore.redact import redact_text, redact_uri
+
+
+class _Progress:
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def update(self, pipeline: Pipeline) -> None:
+        if self.bar is not None:
+            done = pipeline.metrics.frames
+            if done > self.bar.n:
+                self.bar.update(done - self.bar.n)
+
+
+def print_status(status: Any) -> None:
+    """One stderr line per state change of a live source (called on the source's thread)."""
+    from tqdm import tqdm
+
+    stamp = time.strftime("%H:%M:%S")
+    reason = f" ({redact_text(status.reason)})" if status.reason else ""
+    tqdm.write(f"[{stamp}] {status.source_id}: {status.previous.value} -> {status.state.value}{reason}", file=sys.stderr)
+
+
+@contextmanager
+def progress_bar(pipeline: Pipeline) -> Iterator[_Progress]:
+    """A tqdm bar on stderr when the number of frames is known (files), else nothing."""
+    total = pipeline.expected_frames()
+    bar = None
+    if total:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="frame", file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
+    progress = _Progress(bar)
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            progress.update(pipeline)
+            bar.close()
+
+
+def report(pipeline: Pipeline, config: Config) -> dict[str, Any]:
+    """Print the summary table and the outputs, write ``--json``; return the summary."""
+    summary = pipeline.stats()
+    summary["config"] = _config_for_report(config)
+    print(format_summary(summary))
+    written = [(what, path) for what, path in (
+        ("video", config.output.video), ("masks", config.output.masks),
+        ("jsonl", config.output.jsonl), ("summary", config.output.json)) if path]
+    if config.output.json:
+        write_json(summary, config.output.json, what="summary")
+    for what, path in written:
+        print(f"wrote {what}: {path}")
+    return summary
+
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The end-of-run table: frames, fps, latency per stage and end to end, drops, accuracy."""
+    sources = s.get("sources", {})
+    model = s.get("model", {})
+    mode = "live" if s.get("live") else "offline"
+    lines = [
+        f"segstream: {s['frames']} frames from {len(sources)} source{'s' if len(sources) != 1 else ''} in "
+        f"{s.get('elapsed_s') or 0:.1f} s: {s['fps']:.1f} fps ({mode}; model {model.get('name')} "
+        f"{model.get('input')} on {model.get('device')}, batch {model.get('batch')})",
+        "",
+        f"  {'latency (ms)':<22}{'p50':>9}{'p95':>9}{'p99':>9}",
+    ]
+    stages = s.get("stage_latency_ms", {})
+    order = ["read", "preprocess", "infer", "postprocess", "render"]
+    names = [n for n in order if n in stages] + sorted(n for n in stages if n not in order)
+    rows = [(n, stages[n]) for n in names] + [("end to end", s.get("e2e_latency_ms", {}))]
+    for name, values in rows:
+        lines.append(f"  {name:<22}" + "".join(f"{_ms(values.get(q)):>9}" for q in ("p50", "p95", "p99")))
+    lines += ["", f"  {'queue':<22}{'policy':>12}{'capacity':>10}{'max depth':>11}{'dropped':>9}"]
+    for name, q in s.get("queues", {}).items():
+        lines.append(f"  {name:<22}{q['policy']:>12}{q['capacity']:>10}{q['max_depth']:>11}{q['dropped']:>9}")
+    lines.append("")
+    for source_id, src in sources.items():
+        extra = "".join(
+            f", {key} {src[key]}" for key in ("disconnects", "reconnects", "corrupt_frames") if src.get(key)
+        )
+        miou = f", mIoU {src['miou']:.4f}" if src.get("miou") is not None else ""
+        lines.append(
+            f"  source {source_id} ({redact_uri(str(src.get('uri', '')))}): {src.get('frames', 0)} frames, "
+            f"{src.get('fps', 0):.1f} fps, dropped {src.get('dropped', 0)}, {src.get('state')}{extra}{miou}"
+        )
+    if s.get("miou") is not None:
+        lines.append(f"  streamed mIoU {s['miou']:.4f} over {s.get('labelled_frames', 0)} labelled frames")
+    if s.get("error"):
+        lines.append(f"  failed: {s['error']}")
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _config_for_report(config: Config) -> dict[str, Any]:
+    from pipeline.config import to_dict
+
+    data = to_dict(config)
+    data["source"]["uris"] = [redact_uri(u) for u in config.source.uris]
+    return data
