@@ -1,18 +1,20 @@
-"""Writing training checkpoints atomically, and initialising a network from local weights.
+"""Training checkpoints: what one holds, writing it atomically, resuming from it, and initialising
+a network from local weights.
 
 Reading a checkpoint back for inference or export is ``engines.checkpoints.load_checkpoint``
-(``weights_only=True``). The trainer's checkpoint is a plain dict::
+(``weights_only=True``). The trainer's checkpoint (``checkpoint_payload``) is a plain dict::
 
     format        "segstream-checkpoint/1"
     model         state dict of the network
     architecture  {"name": registered model name, "kwargs": {"num_classes": K, ...}}
                   → engines.models.create_model(name, **kwargs) rebuilds it
-    input_size    [height, width] the network was trained at (stretch resize, ImageNet mean/std, RGB)
+    input_size    [height, width] the network was trained at (ImageNet mean/std, RGB)
+    resize        "stretch": how every sample was fitted to input_size
     class_names   [K names]            palette  [[R, G, B] × K]
     optimizer, scheduler, scaler       state dicts, for resuming
     step          optimisation steps done;  epoch: passes over the training set (float)
     best_miou     best validation mIoU so far;  val_miou: this checkpoint's (None if not validated)
-    train_config  the full training config as plain data
+    train_config  the full training config as plain data;  class_weights: the loss's, if any
     rng           {"torch": ByteTensor, "cuda": [ByteTensor, ...]} for an exact resume
 
 Writes are atomic: the file is written beside its destination and renamed over it, so a run killed
@@ -22,17 +24,69 @@ mid-save leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from engines.errors import ModelError
 
+if TYPE_CHECKING:
+    from training.setup import Run
+
 FORMAT = "segstream-checkpoint/1"
 HEAD_PREFIXES = ("classifier.", "aux_classifier.")
+
+
+@dataclass
+class Progress:
+    """Where a run stands: optimisation steps done, the best and the latest validation mIoU."""
+
+    step: int = 0
+    best_miou: float | None = None
+    last_miou: float | None = None
+
+
+def checkpoint_payload(run: Run, progress: Progress, val_miou: float | None) -> dict[str, Any]:
+    """The checkpoint of ``run`` now; ``val_miou`` is this checkpoint's own validation (None: none)."""
+    cfg = run.cfg
+    height, width = cfg.data.input_size
+    return {
+        "model": run.model.state_dict(), "architecture": run.architecture, "input_size": [height, width],
+        "resize": "stretch", "class_names": list(run.train_set.class_names),
+        "palette": [list(c) for c in run.train_set.palette], "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict() if run.amp else None,
+        "step": progress.step, "epoch": progress.step * cfg.train.batch_size / len(run.train_set),
+        "best_miou": progress.best_miou, "val_miou": val_miou, "train_config": cfg.to_dict(),
+        "class_weights": run.class_weights,
+        "rng": {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if run.device.type == "cuda" else []},
+    }
+
+
+def resume_from(run: Run, path: str | Path, say: Callable[[str], None]) -> Progress:
+    """Load the state ``path`` saved into ``run`` (weights, optimiser, schedule, scaler, random state)."""
+    from engines.checkpoints import read_checkpoint
+
+    state = read_checkpoint(path)
+    if state.get("architecture") != run.architecture:
+        raise ModelError(f"--resume {path} was trained as {state.get('architecture')}, the config builds {run.architecture}")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    progress = Progress(int(state["step"]), state.get("best_miou"), state.get("val_miou"))
+    rng = state.get("rng") or {}
+    if "torch" in rng:
+        torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") and run.device.type == "cuda":
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    say(f"resumed from {path} at step {progress.step}")
+    return progress
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: str | Path) -> Path:

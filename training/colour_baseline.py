@@ -16,11 +16,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from engines.transforms import resize_image, resize_mask
+from segcore import accuracy
+from segcore.labels import CITYSCAPES, IGNORE_INDEX
 from segcore.sizes import wh_argument
 from streetsim import StreetScene, SyntheticSpec
+from training.data.datasets import parse_seeds
 
-NUM_CLASSES = 19
-IGNORE = 255
+NUM_CLASSES = CITYSCAPES.num_classes
 
 
 def _frames(seeds: Iterable[int], frames_per_seed: int, size: tuple[int, int], cameras: Sequence[str],
@@ -46,7 +48,7 @@ def fit_lookup(frames: Iterable[tuple[np.ndarray, np.ndarray]], bits: int = 4) -
     nb = 1 << (3 * bits)
     counts = np.zeros(nb * NUM_CLASSES, np.int64)
     for img, lab in frames:
-        valid = lab != IGNORE
+        valid = lab != IGNORE_INDEX
         idx = _bins(img, bits)[valid] * NUM_CLASSES + lab[valid].astype(np.int64)
         counts += np.bincount(idx, minlength=nb * NUM_CLASSES)
     per_bin = counts.reshape(nb, NUM_CLASSES)
@@ -58,21 +60,14 @@ def fit_lookup(frames: Iterable[tuple[np.ndarray, np.ndarray]], bits: int = 4) -
 def confusion(frames: Iterable[tuple[np.ndarray, np.ndarray]], lut: np.ndarray, bits: int = 4) -> np.ndarray:
     conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     for img, lab in frames:
-        pred = lut[_bins(img, bits)]
-        valid = lab != IGNORE
-        conf += np.bincount(lab[valid].astype(np.int64) * NUM_CLASSES + pred[valid],
-                            minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
+        conf += accuracy.confusion_matrix(lut[_bins(img, bits)], lab, NUM_CLASSES)
     return conf
 
 
 def iou_per_class(conf: np.ndarray) -> np.ndarray:
-    """IoU per class; NaN for classes absent from the ground truth."""
-    tp = np.diag(conf).astype(np.float64)
-    gt = conf.sum(axis=1)
-    pred = conf.sum(axis=0)
-    union = gt + pred - tp
-    iou = np.where(gt > 0, tp / np.maximum(union, 1), np.nan)
-    return iou
+    """IoU per class; NaN for classes absent from the ground truth (the baseline's mIoU counts
+    only those: a class it predicts on a test set that never shows it costs nothing)."""
+    return np.where(conf.sum(axis=1) > 0, accuracy.iou_per_class(conf), np.nan)
 
 
 def colour_baseline_miou(train_seeds: Iterable[int], test_seeds: Iterable[int], frames_per_seed: int = 10,
@@ -97,17 +92,7 @@ def colour_baseline_report(train_seeds, test_seeds, frames_per_seed=10, size=(51
     return iou_per_class(conf)
 
 
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, sep, b = part.partition("-")
-        out.extend(range(int(a), int(b) + 1) if sep else [int(a)])
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from segcore.labels import CITYSCAPES
-
     ap = argparse.ArgumentParser(prog="python -m training.colour_baseline", description=__doc__.split("\n\n")[0])
     ap.add_argument("--train", default="0-7", help="training seeds, e.g. 0-7 or 1,2,5 (default 0-7)")
     ap.add_argument("--test", default="100-103", help="test seeds (default 100-103)")
@@ -115,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--size", default="512x256", type=wh_argument, help="frame size the lookup sees, WxH (default 512x256)")
     ap.add_argument("--bits", type=int, default=4, help="bits per colour channel (default 4)")
     args = ap.parse_args(argv)
-    iou = colour_baseline_report(_seeds(args.train), _seeds(args.test), args.frames, args.size, args.bits)
+    iou = colour_baseline_report(parse_seeds(args.train), parse_seeds(args.test), args.frames, args.size, args.bits)
     for k, v in enumerate(iou):
         if not np.isnan(v):
             print(f"  {CITYSCAPES.class_names[k]:14s} {v:.3f}")

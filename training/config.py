@@ -1,8 +1,10 @@
-"""The training configuration: one dataclass per YAML section, with validation and ``--set`` overrides.
+"""The training configuration: frozen dataclasses, one per YAML section; validation; ``--set`` overrides.
 
 ``configs/train/*.yaml`` documents every key; the defaults here are the built-in ones. Loading,
 type checks, "did you mean" hints for unknown keys and overrides are ``segcore.typed_yaml``'s;
-this module adds the training's value checks (``validate``).
+this module adds the training's value checks (``validate``) and owns every choice list
+(``CACHE_MODES``, ``OPTIMIZERS``, ``AMP_MODES``, ``DEVICES``). Nothing changes a config after it is
+loaded.
 """
 
 from __future__ import annotations
@@ -16,27 +18,32 @@ from typing import Any
 from segcore.errors import ConfigError
 from segcore.typed_yaml import BOOL_AS_TEXT, Places, Schema
 
+CACHE_MODES = ("auto", "memory", "disk", "none")  # data.cache; auto: disk for synthetic data, else none
+OPTIMIZERS = ("adamw", "sgd")  # optim.name
+AMP_MODES = ("auto", "true", "false")  # train.amp; auto: on CUDA only
+DEVICES = ("auto", "cpu", "cuda")  # train.device, and cuda:N
 
-@dataclass
+
+@dataclass(frozen=True)
 class ModelSection:
     name: str = "lraspp_mobilenet_v3_large"
     kwargs: dict[str, Any] = field(default_factory=dict)
     init_checkpoint: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataSection:
     train: list[str] = field(default_factory=lambda: ["synthetic://street?seeds=0-7&frames=48&every=4"])
     val: list[str] = field(default_factory=list)
     input_size: list[int] = field(default_factory=lambda: [256, 512])
-    cache: str = "auto"
+    cache: str = "auto"  # one of CACHE_MODES
     cache_dir: str = "runs/cache"
     render_workers: int = 2
     val_num: int = 0
     num_workers: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class AugmentSection:
     enabled: bool = True
     scale: list[float] = field(default_factory=lambda: [0.75, 1.5])
@@ -50,9 +57,9 @@ class AugmentSection:
     crop: list[int] | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimSection:
-    name: str = "adamw"
+    name: str = "adamw"  # one of OPTIMIZERS
     lr: float = 2e-3
     weight_decay: float = 1e-4
     momentum: float = 0.9
@@ -61,7 +68,7 @@ class OptimSection:
     no_decay_norm_bias: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScheduleSection:
     steps: int = 3000
     warmup_steps: int = 100
@@ -70,7 +77,7 @@ class ScheduleSection:
     min_lr: float = 1e-6
 
 
-@dataclass
+@dataclass(frozen=True)
 class LossSection:
     ce_weight: float = 1.0
     dice_weight: float = 0.0
@@ -82,12 +89,12 @@ class LossSection:
     aux_weight: float = 0.4
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainSection:
     batch_size: int = 8
-    device: str = "auto"
+    device: str = "auto"  # one of DEVICES, or cuda:N
     threads: int = 0
-    amp: str = field(default="auto", metadata=BOOL_AS_TEXT)  # auto | true | false (YAML true → "true")
+    amp: str = field(default="auto", metadata=BOOL_AS_TEXT)  # one of AMP_MODES (YAML true → "true")
     channels_last: bool = True  # NHWC memory format: ~1.5x faster steps on CPU (oneDNN), also good on CUDA
     seed: int = 0
     deterministic: bool = False
@@ -98,7 +105,7 @@ class TrainSection:
     val_batch_size: int = 4
 
 
-@dataclass
+@dataclass(frozen=True)
 class OutputSection:
     dir: str = "runs/train"
     export_onnx: bool = False
@@ -108,7 +115,7 @@ class OutputSection:
     export_dynamic_size: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
@@ -127,11 +134,11 @@ class TrainConfig:
         return SCHEMA.build(data, Places(where))
 
 
-CHOICES = {
-    "data.cache": ("auto", "memory", "disk", "none"),
-    "optim.name": ("adamw", "sgd"),
-    "train.device": ("auto", "cpu", "cuda"),
-    "train.amp": ("auto", "true", "false"),
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.cache": CACHE_MODES,
+    "optim.name": OPTIMIZERS,
+    "train.device": DEVICES,
+    "train.amp": AMP_MODES,
 }
 
 

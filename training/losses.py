@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-IGNORE_INDEX = 255
+from segcore.labels import IGNORE_INDEX
 
 
 def class_weights_from_counts(counts: Sequence[float] | np.ndarray, c: float = 1.02) -> np.ndarray:

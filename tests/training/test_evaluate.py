@@ -87,7 +87,33 @@ def test_colourise_uses_rgb_palette_and_black_for_ignore() -> None:
     assert rgb[0, 0].tolist() == [128, 64, 128] and rgb[0, 1].tolist() == [70, 130, 180] and rgb[0, 2].tolist() == [0, 0, 0]
 
 
+def _torch_by_hand(checkpoint: Path, spec: str, batch: int = 4) -> ConfusionMatrix:
+    """A checkpoint's network in plain PyTorch: fit → to_input → forward → argmax → restore → compare."""
+    import torch
+
+    from engines.checkpoints import load_checkpoint
+    from training.network_io import torch_input_spec
+
+    loaded = load_checkpoint(checkpoint)
+    assert loaded.input_size is not None
+    height, width = loaded.input_size
+    model = loaded.model.eval()
+    samples = list(open_dataset(spec))
+    cm = ConfusionMatrix(len(loaded.class_names))
+    for start in range(0, len(samples), batch):
+        chunk = samples[start : start + batch]
+        fitted = [fit(s.image, height, width, "stretch") for s in chunk]
+        with torch.inference_mode():
+            logits = model(torch.from_numpy(to_input([f for f, _ in fitted], torch_input_spec(height, width))))
+        for (_, geometry), sample, class_map in zip(fitted, chunk, logits.argmax(dim=1).to(torch.uint8).numpy(),
+                                                    strict=True):
+            cm.update(restore_class_map(class_map, geometry), sample.labels)
+    return cm
+
+
 def test_checkpoint_evaluation_equals_training_validation(tmp_path: Path, cityscapes_root: Path) -> None:
+    """A .pt without a sidecar runs through the registry's PyTorch engine and scores what the
+    trainer's validation scored, and what the network gives in plain PyTorch."""
     from training.config import load_config
     from training.train import train
 
@@ -100,6 +126,7 @@ def test_checkpoint_evaluation_equals_training_validation(tmp_path: Path, citysc
     report, *_ = evaluate(result.best_checkpoint, spec)
     assert report["backend"] == "torch" and report["input_size"] == [32, 64]
     assert report["miou"] == pytest.approx(result.best_miou, abs=1e-12)
+    np.testing.assert_array_equal(np.array(report["confusion_matrix"]), _torch_by_hand(result.best_checkpoint, spec).matrix)
 
 
 @pytest.mark.parametrize("args, message", [

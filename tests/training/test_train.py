@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,14 +10,16 @@ import pytest
 import torch
 import yaml
 
-from engines.errors import ModelError
+from engines.errors import EngineUnavailableError, ModelError
 from engines.transforms import to_input
 from segcore.errors import ConfigError
 from tests.fixture_datasets import write_cityscapes
+from training.batches import StepBatches
 from training.checkpoint import load_init_weights
 from training.config import TrainConfig, load_config
 from training.losses import SegmentationLoss, class_weights_from_counts
-from training.train import StepBatches, TrainResult, main, poly_factor, train
+from training.setup import poly_factor
+from training.train import TrainResult, main, train
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "train" / "tiny.yaml"
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "train").glob("*.yaml"))
@@ -108,7 +111,7 @@ def test_input_normalisation_is_to_input(cityscapes_root: Path) -> None:
     """No augmentation: the batch equals what the pipeline feeds a float model for the same frame."""
     from engines.transforms import fit
     from training.data.datasets import open_dataset
-    from training.evaluate import torch_input_spec
+    from training.network_io import torch_input_spec
 
     cfg = tiny_config(cityscapes_root, Path("unused"), "augment.enabled=false", "train.batch_size=1")
     ds = open_dataset(f"cityscapes:{cityscapes_root}:train")
@@ -232,6 +235,59 @@ def test_every_bundled_config_loads(path: Path) -> None:
     assert cfg.model.name in list_models()
 
 
+def test_config_is_frozen() -> None:
+    cfg = load_config(TINY)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.batch_size = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train = cfg.train  # type: ignore[misc]
+
+
+def test_device_auto_is_the_gpu_when_torch_sees_one() -> None:
+    from training.setup import training_device
+
+    assert training_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert training_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine whose torch sees no CUDA GPU")
+def test_a_missing_gpu_names_the_setting_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = load_config(TINY, ["train.device=cuda", f"output.dir={tmp_path}"])
+    with pytest.raises(EngineUnavailableError, match=r"^train\.device: .*sees no CUDA GPU.*device: cpu"):
+        train(cfg, progress=False)
+    assert main(["--config", str(TINY), "--set", "train.device=cuda:1", "--set", f"output.dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train.device: ") and err.count("\n") == 1
+
+
+def test_validation_scores_the_network_as_plain_pytorch_and_leaves_it_training(cityscapes_root: Path,
+                                                                              tmp_path: Path) -> None:
+    """The validator runs the live network through the registry's PyTorch engine: the same class
+    maps as the network's own forward and argmax, and the network is back in training mode after."""
+    from engines.transforms import restore_class_map
+    from segcore.accuracy import ConfusionMatrix
+    from training.network_io import torch_input_spec
+    from training.setup import set_up
+    from training.validate import Validator
+
+    run = set_up(tiny_config(cityscapes_root, tmp_path), fresh=True, say=lambda message: None)
+    run.model.train()
+    validator = Validator(run)
+    miou, accuracy = validator()
+    assert run.model.training
+    run.model.eval()
+    expected = ConfusionMatrix(run.train_set.num_classes)
+    size = run.cfg.train.val_batch_size
+    for start in range(0, len(run.val_samples), size):  # the validator's batches
+        chunk = run.val_samples[start : start + size]
+        with torch.inference_mode():
+            batch = torch.from_numpy(to_input([p.image for p in chunk], torch_input_spec(32, 64)))
+            class_maps = run.model(batch).argmax(dim=1).to(torch.uint8).numpy()
+        for prepared, class_map in zip(chunk, class_maps, strict=True):
+            expected.update(restore_class_map(class_map, prepared.geometry), prepared.labels)
+    assert miou == pytest.approx(expected.miou(), abs=1e-12) and accuracy == pytest.approx(expected.pixel_accuracy())
+
+
 def test_cli_exits_2_on_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(TINY), "--set", f"data.train=folder:{tmp_path / 'missing'}",
                  "--set", f"output.dir={tmp_path}"]) == 2
@@ -329,7 +385,7 @@ def test_auto_class_weights_count_every_pixel_of_a_prerendered_list() -> None:
     from segcore.labels import CITYSCAPES
     from training.data.cache import ArrayDataset
     from training.data.datasets import ConcatDataset
-    from training.train import build_loss
+    from training.setup import build_loss
 
     def part(label_values: list[int]) -> ArrayDataset:
         labels = np.stack([np.full((4, 8), v, np.uint8) for v in label_values])
