@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine (each creates .venv on first use):
 #   make demo   – run the pipeline on its built-in default (bundled model, synthetic street stream)
-#   make test   – run the test suite
+#   make test   – run the test suite (all of it, the slow tests too; make test-fast leaves those out)
 # torch is pinned to the CPU wheel this project is developed with; an unpinned torch pulls GBs of CUDA.
 
 PYTHON ?= python3
@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.segstream-installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test test-fast lint bench install clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,11 @@ demo: $(STAMP)
 	$(BIN)/python run_stream.py
 
 test: $(STAMP)
-	$(BIN)/python -m ruff check pipeline engines bench tests run_stream.py tools
+	$(BIN)/python -m ruff check segstream pipeline engines training streetsim segcore bench tests tools run_stream.py
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench --json out/bench/bench.json
