@@ -11,19 +11,10 @@ import numpy as np
 import torch
 
 from engines.transforms import to_input
-from training.config import AugmentSection, TrainConfig
-from training.data.augment import AugmentConfig, training_sample
+from training.config import TrainConfig
+from training.data.augment import training_sample
 from training.data.datasets import SegmentationDataset
 from training.network_io import torch_input_spec
-
-
-def augment_config(a: AugmentSection) -> AugmentConfig:
-    """The config's ``augment`` section as ``training.data.augment`` takes it."""
-    return AugmentConfig(
-        enabled=a.enabled, scale=(a.scale[0], a.scale[1]), hflip=a.hflip, brightness=a.brightness,
-        contrast=a.contrast, saturation=a.saturation, hue=a.hue, blur=a.blur, noise=a.noise,
-        crop=None if a.crop is None else (a.crop[0], a.crop[1]),
-    )
 
 
 class StepBatches(torch.utils.data.Dataset):  # type: ignore[type-arg]
@@ -35,7 +26,7 @@ class StepBatches(torch.utils.data.Dataset):  # type: ignore[type-arg]
         self.batch = cfg.train.batch_size
         self.seed = cfg.train.seed
         self.steps = cfg.schedule.steps
-        self.augment = augment_config(cfg.augment)
+        self.augment = cfg.augment
         self.spec = torch_input_spec(self.height, self.width)
         self._perms: dict[int, np.ndarray] = {}
 

@@ -2,9 +2,9 @@
 
 ``configs/train/*.yaml`` documents every key; the defaults here are the built-in ones. Loading,
 type checks, "did you mean" hints for unknown keys and overrides are ``segcore.typed_yaml``'s;
-this module adds the training's value checks (``validate``) and owns every choice list
-(``CACHE_MODES``, ``OPTIMIZERS``, ``AMP_MODES``, ``DEVICES``). Nothing changes a config after it is
-loaded.
+this schema owns every choice (a ``Literal`` type: ``CacheMode``, ``Optimizer``, ``AmpMode``) and
+range (field metadata), checked exactly (``optim.name: AdamW`` is refused, not read as SGD);
+``validate`` adds the checks that span several keys. Nothing changes a config after it is loaded.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from engines.devices import parse_device
 from segcore.errors import ConfigError
-from segcore.typed_yaml import BOOL_AS_TEXT, Places, Schema
+from segcore.typed_values import BOOL_AS_TEXT, limits
+from segcore.typed_yaml import Places, Schema
 
-CACHE_MODES = ("auto", "memory", "disk", "none")  # data.cache; auto: disk for synthetic data, else none
-OPTIMIZERS = ("adamw", "sgd")  # optim.name
-AMP_MODES = ("auto", "true", "false")  # train.amp; auto: on CUDA only
-DEVICES = ("auto", "cpu", "cuda")  # train.device, and cuda:N
+CacheMode = Literal["auto", "memory", "disk", "none"]  # auto: disk for synthetic data, else none
+Optimizer = Literal["adamw", "sgd"]
+AmpMode = Literal["auto", "true", "false"]  # auto: on CUDA only
 
 
 @dataclass(frozen=True)
@@ -36,31 +37,31 @@ class DataSection:
     train: list[str] = field(default_factory=lambda: ["synthetic://street?seeds=0-7&frames=48&every=4"])
     val: list[str] = field(default_factory=list)
     input_size: list[int] = field(default_factory=lambda: [256, 512])
-    cache: str = "auto"  # one of CACHE_MODES
+    cache: CacheMode = "auto"
     cache_dir: str = "runs/cache"
-    render_workers: int = 2
-    val_num: int = 0
-    num_workers: int = 0
+    render_workers: int = field(default=2, metadata=limits(low=0))
+    val_num: int = field(default=0, metadata=limits(low=0))
+    num_workers: int = field(default=0, metadata=limits(low=0))
 
 
 @dataclass(frozen=True)
 class AugmentSection:
     enabled: bool = True
     scale: list[float] = field(default_factory=lambda: [0.75, 1.5])
-    hflip: float = 0.5
-    brightness: float = 0.25
-    contrast: float = 0.25
-    saturation: float = 0.25
-    hue: float = 0.02
-    blur: float = 0.1
-    noise: float = 3.0
-    crop: list[int] | None = None
+    hflip: float = field(default=0.5, metadata=limits(low=0.0, high=1.0))  # probability of a horizontal flip
+    brightness: float = field(default=0.25, metadata=limits(low=0.0))  # ± fraction added (of 255)
+    contrast: float = field(default=0.25, metadata=limits(low=0.0))  # ± fraction of contrast change
+    saturation: float = field(default=0.25, metadata=limits(low=0.0))  # ± fraction of saturation change
+    hue: float = field(default=0.02, metadata=limits(low=0.0))  # ± fraction of the hue circle
+    blur: float = field(default=0.1, metadata=limits(low=0.0, high=1.0))  # probability of a light Gaussian blur
+    noise: float = field(default=3.0, metadata=limits(low=0.0))  # std of pixel noise in 0..255 units, p = 0.5
+    crop: list[int] | None = None  # [height, width] window of the model-size sample; null = all of it
 
 
 @dataclass(frozen=True)
 class OptimSection:
-    name: str = "adamw"  # one of OPTIMIZERS
-    lr: float = 2e-3
+    name: Optimizer = "adamw"
+    lr: float = field(default=2e-3, metadata=limits(above=0.0))
     weight_decay: float = 1e-4
     momentum: float = 0.9
     nesterov: bool = False
@@ -70,8 +71,8 @@ class OptimSection:
 
 @dataclass(frozen=True)
 class ScheduleSection:
-    steps: int = 3000
-    warmup_steps: int = 100
+    steps: int = field(default=3000, metadata=limits(low=1))
+    warmup_steps: int = field(default=100, metadata=limits(low=0))
     warmup_factor: float = 0.01
     power: float = 0.9
     min_lr: float = 1e-6
@@ -91,10 +92,10 @@ class LossSection:
 
 @dataclass(frozen=True)
 class TrainSection:
-    batch_size: int = 8
-    device: str = "auto"  # one of DEVICES, or cuda:N
+    batch_size: int = field(default=8, metadata=limits(low=1))
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (engines.devices)
     threads: int = 0
-    amp: str = field(default="auto", metadata=BOOL_AS_TEXT)  # one of AMP_MODES (YAML true → "true")
+    amp: AmpMode = field(default="auto", metadata=BOOL_AS_TEXT)  # YAML true → "true"
     channels_last: bool = True  # NHWC memory format: ~1.5x faster steps on CPU (oneDNN), also good on CUDA
     seed: int = 0
     deterministic: bool = False
@@ -102,7 +103,7 @@ class TrainSection:
     log_every: int = 20
     val_every: int = 500
     ckpt_every: int = 250
-    val_batch_size: int = 4
+    val_batch_size: int = field(default=4, metadata=limits(low=1))
 
 
 @dataclass(frozen=True)
@@ -129,29 +130,16 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "config") -> TrainConfig:
-        return SCHEMA.build(data, Places(where))
-
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "data.cache": CACHE_MODES,
-    "optim.name": OPTIMIZERS,
-    "train.device": DEVICES,
-    "train.amp": AMP_MODES,
-}
 
 
 def validate(cfg: TrainConfig, where: str | Places) -> None:
-    """Check the values (their types are already right); ``where`` names the origin of each key."""
+    """Checks that span keys (types, choices and ranges are the schema's); ``where`` names each key's origin."""
     at = where if isinstance(where, Places) else Places(where)
-    for key, allowed in CHOICES.items():
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
-        if key == "train.device" and isinstance(value, str) and value.startswith("cuda:"):
-            continue
-        if str(value).lower() not in allowed:
-            raise ConfigError(f"{at(key)}: {key} is {value!r}; expected one of {', '.join(allowed)}")
+    parse_device(cfg.train.device, key="train.device", where=at)
+    lo, hi = (cfg.augment.scale + [0.0, 0.0])[:2]
+    if len(cfg.augment.scale) != 2 or not 0 < lo <= hi:
+        raise ConfigError(f"{at('augment.scale')}: augment.scale must be [low, high] with 0 < low <= high, "
+                          f"got {cfg.augment.scale}")
     if len(cfg.data.input_size) != 2 or min(cfg.data.input_size) < 8:
         raise ConfigError(f"{at('data.input_size')}: data.input_size must be [height, width] of at least 8, got {cfg.data.input_size}")
     crop = cfg.augment.crop
@@ -161,22 +149,11 @@ def validate(cfg: TrainConfig, where: str | Places) -> None:
                           f"data.input_size {cfg.data.input_size}, got {crop}")
     if not cfg.data.train:
         raise ConfigError(f"{at('data.train')}: data.train names no dataset")
-    positive = {"schedule.steps": cfg.schedule.steps, "train.batch_size": cfg.train.batch_size,
-                "optim.lr": cfg.optim.lr, "train.val_batch_size": cfg.train.val_batch_size}
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{at(key)}: {key} must be positive, got {value}")
-    if cfg.schedule.warmup_steps < 0 or cfg.schedule.warmup_steps >= cfg.schedule.steps:
+    if cfg.schedule.warmup_steps >= cfg.schedule.steps:
         raise ConfigError(f"{at('schedule.warmup_steps')}: schedule.warmup_steps must be in 0..steps-1, got {cfg.schedule.warmup_steps}")
     cw = cfg.loss.class_weights
     if not (cw is None or cw == "auto" or (isinstance(cw, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in cw))):
         raise ConfigError(f"{at('loss.class_weights')}: loss.class_weights must be null, 'auto' or a list of numbers, got {cw!r}")
-
-
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply ``section.key=value`` (value parsed as YAML) to the raw config mapping."""
-    key, value = SCHEMA.parse_override(assignment)
-    SCHEMA.set_key(data, key, value, where=f"--set {assignment}")
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:

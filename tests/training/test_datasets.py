@@ -20,7 +20,8 @@ from tests.fixture_datasets import (
     write_folder,
     write_voc,
 )
-from training.data.augment import AugmentConfig, crop_padded, geometric, photometric, training_sample
+from training.config import AugmentSection
+from training.data.augment import crop_padded, geometric, photometric, training_sample
 from training.data.cache import ArrayDataset, prerender
 from training.data.datasets import (
     ConcatDataset,
@@ -249,14 +250,14 @@ def test_scale_one_is_exactly_inference_preprocessing() -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(90, 160, 3), dtype=np.uint8)
     labels = rng.integers(0, 5, size=(90, 160), dtype=np.uint8)
-    out_img, out_lab = training_sample(image, labels, 45, 80, AugmentConfig(enabled=False), rng)
+    out_img, out_lab = training_sample(image, labels, 45, 80, AugmentSection(enabled=False), rng)
     np.testing.assert_array_equal(out_img, fit(image, 45, 80, "stretch")[0])
     np.testing.assert_array_equal(out_lab, resize_mask(labels, 80, 45))
 
 
 def test_photometric_touches_only_the_image_and_is_reproducible() -> None:
     image, labels = _square()
-    cfg = AugmentConfig(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, blur=1.0, noise=5.0)
+    cfg = AugmentSection(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, blur=1.0, noise=5.0)
     a_img, a_lab = training_sample(image, labels.copy(), 60, 100, cfg, np.random.default_rng(5))
     b_img, b_lab = training_sample(image, labels.copy(), 60, 100, cfg, np.random.default_rng(5))
     np.testing.assert_array_equal(a_img, b_img)
@@ -271,11 +272,16 @@ def test_crop_padded() -> None:
     np.testing.assert_array_equal(crop_padded(a, -1, 2, 3, 2, 255), [[255, 8, 9], [255, 255, 255]])
 
 
-def test_augment_config_validation() -> None:
-    with pytest.raises(ValueError):
-        AugmentConfig(scale=(1.5, 0.5))
-    with pytest.raises(ValueError):
-        AugmentConfig(hflip=2.0)
+@pytest.mark.parametrize(("override", "key"), [
+    ("augment.scale=[1.5, 0.5]", "augment.scale"), ("augment.scale=[0.5]", "augment.scale"),
+    ("augment.hflip=2.0", "augment.hflip"), ("augment.blur=-0.1", "augment.blur"), ("augment.noise=-1", "augment.noise"),
+])
+def test_augment_settings_out_of_range_are_config_errors(override: str, key: str) -> None:
+    from segcore.errors import ConfigError
+    from training.config import load_config
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override])
 
 
 # ------------------------------------------------------------------------------------------- cache

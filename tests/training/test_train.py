@@ -127,13 +127,14 @@ def test_input_normalisation_is_to_input(cityscapes_root: Path) -> None:
 
 def test_crop_is_a_window_of_the_uncropped_sample_at_the_same_scale(cityscapes_root: Path) -> None:
     """augment.crop cuts the zoomed, flipped sample: no resizing, image and labels from the same window."""
-    from training.data.augment import AugmentConfig, geometric, training_sample
+    from training.config import AugmentSection
+    from training.data.augment import geometric, training_sample
     from training.data.datasets import open_dataset
 
     sample = open_dataset(f"cityscapes:{cityscapes_root}:train")[0]
-    plain = AugmentConfig(scale=(0.8, 1.25), hflip=0.5, brightness=0, contrast=0, saturation=0, hue=0,
+    plain = AugmentSection(scale=(0.8, 1.25), hflip=0.5, brightness=0, contrast=0, saturation=0, hue=0,
                           blur=0, noise=0)
-    cropped = AugmentConfig(**{**plain.__dict__, "crop": (16, 24)})
+    cropped = AugmentSection(**{**plain.__dict__, "crop": (16, 24)})
     for seed in range(6):
         full_image, full_labels = geometric(sample.image, sample.labels, 32, 64, np.random.default_rng(seed),
                                             plain.scale, plain.hflip)
@@ -223,6 +224,12 @@ def test_config_errors_are_clear() -> None:
         load_config(TINY, ["train.batch_size=four"])
     with pytest.raises(ConfigError, match="optim.name"):
         load_config(TINY, ["optim.name=adam"])
+    for wrong_case in ("optim.name=AdamW", "data.cache=Disk", "train.amp=Auto"):  # once read as sgd / memory / off
+        with pytest.raises(ConfigError, match="allowed values"):
+            load_config(TINY, [wrong_case])
+    assert load_config(TINY, ["train.amp=true"]).train.amp == "true"  # YAML's boolean true is the choice "true"
+    with pytest.raises(ConfigError, match="train.device is 'cuda:x'"):
+        load_config(TINY, ["train.device=cuda:x"])
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("configs/train/nope.yaml")
 

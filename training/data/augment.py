@@ -23,40 +23,13 @@ triple reproduces a sample exactly, with any number of loader workers and after 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from engines.transforms import PAD_VALUE, fit, resize_mask
 from segcore.labels import IGNORE_INDEX
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    enabled: bool = True
-    scale: tuple[float, float] = (0.75, 1.5)  # zoom range; > 1 zooms in (a smaller window of the frame)
-    hflip: float = 0.5  # probability of a horizontal flip
-    brightness: float = 0.25  # ± fraction added (of 255)
-    contrast: float = 0.25  # ± fraction of contrast change
-    saturation: float = 0.25  # ± fraction of saturation change
-    hue: float = 0.02  # ± fraction of the hue circle
-    blur: float = 0.1  # probability of a light Gaussian blur
-    noise: float = 3.0  # std of Gaussian pixel noise in 0..255 units (0: off); applied with p = 0.5
-    crop: tuple[int, int] | None = None  # (height, width) window of the model-size sample; None = all of it
-
-    def __post_init__(self) -> None:
-        lo, hi = self.scale
-        if not 0 < lo <= hi:
-            raise ValueError(f"augment.scale must be [low, high] with 0 < low <= high, got {list(self.scale)}")
-        if self.crop is not None and (len(self.crop) != 2 or min(self.crop) < 8):
-            raise ValueError(f"augment.crop must be null or [height, width] of at least 8, got {list(self.crop)}")
-        for name in ("hflip", "blur"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"augment.{name} is a probability: 0..1, got {getattr(self, name)}")
-        for name in ("brightness", "contrast", "saturation", "hue", "noise"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"augment.{name} must be >= 0, got {getattr(self, name)}")
+from training.config import AugmentSection
 
 
 def crop_padded(array: np.ndarray, x0: int, y0: int, width: int, height: int, fill: int) -> np.ndarray:
@@ -108,7 +81,7 @@ def geometric(
     return np.ascontiguousarray(image), np.ascontiguousarray(labels)
 
 
-def photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+def photometric(image: np.ndarray, cfg: AugmentSection, rng: np.random.Generator) -> np.ndarray:
     """Colour jitter, blur and noise on a BGR uint8 image (random order is not worth its cost)."""
     out = image.astype(np.float32)
     if cfg.brightness or cfg.contrast:
@@ -155,7 +128,7 @@ def training_sample(
     labels: np.ndarray,
     height: int,
     width: int,
-    cfg: AugmentConfig,
+    cfg: AugmentSection,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A BGR uint8 image and uint8 labels of ``height``×``width`` (or ``cfg.crop`` of them), augmented

@@ -18,7 +18,6 @@ arrive: a disk cache never holds the whole set in memory (36,000 frames at 256×
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import os
@@ -32,6 +31,7 @@ import numpy as np
 
 from engines.transforms import fit, resize_mask
 from segcore.errors import OutputError
+from segcore.files import sha256_text
 from training.data.datasets import RGB, ConcatDataset, Sample, SegmentationDataset
 
 CACHE_VERSION = 1
@@ -69,7 +69,7 @@ class ArrayDataset(SegmentationDataset):
 def cache_key(dataset: SegmentationDataset, height: int, width: int) -> str:
     """Names the cache folder: the dataset's fingerprint (spec, files or generator version) and size."""
     text = json.dumps({"data": dataset.fingerprint(), "size": [height, width], "version": CACHE_VERSION}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+    return sha256_text(text)[:16]
 
 
 def _render_range(dataset: SegmentationDataset, start: int, stop: int, height: int, width: int) -> tuple[int, np.ndarray, np.ndarray, list[str]]:

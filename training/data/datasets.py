@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import numpy as np
 
 from segcore.errors import SourceError
+from segcore.files import sha256_text
 from segcore.labels import CITYSCAPES, IGNORE_INDEX
 
 RGB = tuple[int, int, int]
@@ -95,13 +96,11 @@ class SegmentationDataset(abc.ABC):
     def fingerprint(self) -> str:
         """Changes whenever the samples may have changed: the spec, the count, and each file's size
         and modification time (the generator version for synthetic data). Keys pre-render caches."""
-        import hashlib
-
-        digest = hashlib.sha1(f"{self.spec}|{len(self)}|{self.class_names}".encode())
+        parts = [f"{self.spec}|{len(self)}|{self.class_names}"]
         for path in self.files():
             st = path.stat()
-            digest.update(f"|{path}|{st.st_size}|{st.st_mtime_ns}".encode())
-        return digest.hexdigest()
+            parts.append(f"|{path}|{st.st_size}|{st.st_mtime_ns}")
+        return sha256_text("".join(parts))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r}, {len(self)} samples, {self.num_classes} classes)"
@@ -349,9 +348,7 @@ class Subset(SegmentationDataset):
         return self.base[self.indices[index]]
 
     def fingerprint(self) -> str:
-        import hashlib
-
-        return f"{self.base.fingerprint()}@{hashlib.sha1(str(self.indices).encode()).hexdigest()[:12]}"
+        return f"{self.base.fingerprint()}@{sha256_text(str(self.indices))[:12]}"
 
 
 def spread_indices(total: int, num: int | None) -> list[int]:
