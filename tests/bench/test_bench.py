@@ -46,6 +46,7 @@ def test_clip_is_h264_at_30_fps_and_retimes_without_reencoding(tiny_clip: Path) 
     assert make_clip(tiny_clip) == tiny_clip  # cached: not made again
 
 
+@pytest.mark.slow
 def test_quick_run_reports_every_headline_number(quick_run: tuple[dict[str, Any], Path]) -> None:
     result, _ = quick_run
     for key in ("engine_fps", "sequential_fps", "pipeline_fps"):

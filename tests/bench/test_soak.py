@@ -13,9 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_a_short_soak_stays_flat(tmp_path: Path) -> None:
     out = tmp_path / "soak"
     result = subprocess.run(

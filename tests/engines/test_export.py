@@ -35,6 +35,7 @@ def _export(name: str, out: Path, **options: object):  # type: ignore[no-untyped
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_exports_uint8_argmax_with_parity_at_two_sizes(name: str, tmp_path: Path) -> None:
     _, result = _export(name, tmp_path, input_size=(360, 640), uint8_input=True, argmax=True, dynamic_size=True)

@@ -157,6 +157,7 @@ def test_stop_is_prompt_while_the_camera_is_frozen(camera: RtspServer, tiny_mode
         camera.thaw()
 
 
+@pytest.mark.slow
 def test_one_dead_camera_does_not_slow_the_other_three(tiny_model: Path) -> None:
     require_server()
     cameras = [RtspServer(width=160, height=120, fps=15).start() for _ in range(4)]
