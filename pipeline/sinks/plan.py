@@ -79,35 +79,43 @@ def check_outputs(output: OutputConfig, *, inputs: Sequence[str], source_ids: Se
 
 @dataclass(frozen=True)
 class _Inputs:
-    paths: list[Path]  # each local input as named: files and folders
-    images: list[Path]  # the images of input folders and globs
-    image_folders: set[Path]  # the real folders those images (and image inputs) are in
+    paths: list[Path]  # each local input that exists, as named: files and folders
+    image_specs: list[str]  # the inputs that name images: folders, globs, image files
+    image_folders: set[Path]  # the folders those images are in, resolved
+
+    def images(self) -> set[Path]:
+        """Every input image, resolved (listing a large folder takes a while: only when needed)."""
+        return {real_path(image) for spec in self.image_specs for image in list_images(spec)}
 
 
 def _gather_inputs(inputs: Sequence[str]) -> _Inputs:
-    paths, images = [], []
+    paths, specs, folders = [], [], set()
     for path in local_inputs(inputs):
-        if path.exists():
+        if path.is_dir():
             paths.append(path)
-            if path.is_dir() or is_image(path):
-                images += list_images(str(path))
+            specs.append(str(path))
+            folders.add(real_path(path))
+        elif path.exists():
+            paths.append(path)
+            if is_image(path):
+                specs.append(str(path))
+                folders.add(real_path(path.parent))
         elif GLOB_CHARS & set(str(path)):
-            images += list_images(str(path))
-    folders = {real_path(image).parent for image in images}
-    return _Inputs(paths, images, folders)
+            specs.append(str(path))
+            folders |= {real_path(folder) for folder in {image.parent for image in list_images(str(path))}}
+    return _Inputs(paths, specs, folders)
 
 
 def _check_against_inputs(planned: Sequence[PlannedOutput], inputs: Sequence[str]) -> None:
     found = _gather_inputs(inputs)
-    image_reals: set[Path] | None = None
+    images: set[Path] | None = None
     for item in planned:
         real = real_path(item.path)
-        hit = next((source for source in found.paths if same_file(item.path, source)), None)
-        if hit is None and is_image(real) and found.images:
-            if image_reals is None:
-                image_reals = {real_path(image) for image in found.images}
-            hit = item.path if real in image_reals else None
-        if hit is not None:
+        hit = any(same_file(item.path, source) for source in found.paths)
+        if not hit and is_image(real) and real.exists() and found.image_specs:  # an input folder's image?
+            images = found.images() if images is None else images
+            hit = real in images
+        if hit:
             link = f" (it links to {real})" if item.path.is_symlink() else ""
             raise OutputError(
                 f"{item.describe()} is also an input{link}; writing it would destroy the input: "
