@@ -4,7 +4,9 @@
 sidecar and checks the config against it (``pipeline.contracts``). ``Pipeline.from_config`` calls
 it before opening any source, so a bad model fails before a camera is touched, and hands the
 result to the pipeline it builds: the sidecar is read and the contracts checked once per pipeline.
-``parts_from_config`` does that, then makes the config's sources and builds its outputs.
+``parts_from_config`` does that, then makes the config's sources, checks every output path
+(``pipeline.sinks.plan``: against the inputs, each other, and the folders' writability) and builds
+the outputs.
 ``build_stages`` makes the stages the config asks for: preprocess, one infer stage per inference
 worker (each opens its own engine), postprocess and render.
 """
@@ -86,21 +88,24 @@ class ConfigParts:
 def parts_from_config(
     config: Config, *, on_status: Callable[[Any], None] | None, on_quit: Callable[[], None]
 ) -> ConfigParts:
-    """Check the model, then make the source for every URI, then build the outputs.
+    """Check the model, then make the source for every URI, then check and build the outputs.
 
     Each step raises its user error (ModelError, ConfigError, SourceError, OutputError); the
     sources made before a later step failed are closed. ``on_status`` receives every state change
     of a live source; ``on_quit`` is called when a display window asks to quit.
     """
     from pipeline.sinks import build_sinks
+    from pipeline.sinks.plan import check_outputs
     from pipeline.sources import open_source, source_ids_for
 
     model = check_model(config)  # model errors before touching sources
     uris = list(config.source.uris)
+    source_ids = source_ids_for(uris)
     sources: list[Source] = []
     try:
-        for uri, source_id in zip(uris, source_ids_for(uris), strict=True):
+        for uri, source_id in zip(uris, source_ids, strict=True):
             sources.append(open_source(uri, source_id=source_id, config=config.source, on_status=on_status))
+        check_outputs(config.output, inputs=uris, source_ids=source_ids)  # before any frame is read
         outputs = build_sinks(
             config.output,
             inputs=uris,

@@ -242,6 +242,11 @@ class Pipeline:
         return {slot.source.source_id: slot.info for slot in self._topology.sources}
 
     @property
+    def sinks(self) -> list[Sink]:
+        """The sinks results go to, in the order given (outputs from the config first)."""
+        return [slot.sink for slot in self._topology.sinks]
+
+    @property
     def batch_size(self) -> int:
         """Frames per engine call actually used (``runtime.batch_size`` capped by the engine)."""
         return self._stages.infer.max_batch

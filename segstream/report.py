@@ -1,4 +1,10 @@
-"""What the run shows while it runs and when it ends: source states, a progress bar, the summary."""
+"""What the run shows while it runs and when it ends: source states, a progress bar, the summary.
+
+At the end: the summary table, one ``wrote`` line per file that exists (its real name, and the
+frames, masks or records it holds: a file that failed and was removed is not claimed), and the
+``--json`` summary, which lists the same files under ``outputs``. A failure is not repeated in the
+table: the command's one ``error:`` line follows it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 
 from pipeline.config_schema import Config
 from pipeline.pipeline import Pipeline
+from segcore.errors import OutputError
 from segcore.files import write_json
 from segcore.redact import redact_text, redact_uri
 
@@ -52,19 +59,42 @@ def progress_bar(pipeline: Pipeline) -> Iterator[_Progress]:
             bar.close()
 
 
+COUNTED = {"video": "frames", "masks": "masks", "jsonl": "records"}
+
+
 def report(pipeline: Pipeline, config: Config) -> dict[str, Any]:
-    """Print the summary table and the outputs, write ``--json``; return the summary."""
+    """Print the summary table and the files written, write ``--json``; return the summary.
+
+    A summary that cannot be written raises its ``OutputError`` when the run itself went well;
+    after a failed run (whose error the command reports) it is said on one stderr line instead.
+    """
     summary = pipeline.stats()
     summary["config"] = _config_for_report(config)
+    written = files_written(pipeline)
+    summary["outputs"] = written + ([{"kind": "summary", "path": config.output.json}] if config.output.json else [])
     print(format_summary(summary))
-    written = [(what, path) for what, path in (
-        ("video", config.output.video), ("masks", config.output.masks),
-        ("jsonl", config.output.jsonl), ("summary", config.output.json)) if path]
+    for item in written:
+        print(f"wrote {item['kind']}: {item['path']} ({item['frames']} {COUNTED.get(item['kind'], 'frames')})")
     if config.output.json:
-        write_json(summary, config.output.json, what="summary")
-    for what, path in written:
-        print(f"wrote {what}: {path}")
+        try:
+            write_json(summary, config.output.json, what="summary")
+        except OutputError as exc:
+            if not summary.get("error"):
+                raise
+            sys.stderr.write(f"summary not written: {exc}\n")
+        else:
+            print(f"wrote summary: {config.output.json}")
     return summary
+
+
+def files_written(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """The files the pipeline's sinks wrote and that exist: ``{"kind", "path", "frames", ...}`` each."""
+    written: list[dict[str, Any]] = []
+    for sink in pipeline.sinks:
+        outputs = getattr(sink, "outputs", None)
+        if callable(outputs):
+            written += outputs()
+    return written
 
 
 
@@ -102,7 +132,7 @@ def format_summary(s: dict[str, Any]) -> str:
     if s.get("miou") is not None:
         lines.append(f"  streamed mIoU {s['miou']:.4f} over {s.get('labelled_frames', 0)} labelled frames")
     if s.get("error"):
-        lines.append(f"  failed: {s['error']}")
+        lines.append("  the run failed: see the error below")
     return "\n".join(lines)
 
 

@@ -4,6 +4,10 @@
 write its output raises ``OutputError`` there, a user error). ``write`` is called from the sink's
 own thread, once per result, in order per source. ``close`` finalises the output (a playable
 file, a flushed log); it is idempotent and is called after a failure too.
+
+A sink that writes files may also have ``outputs()``: after ``close``, the files (or folder) that
+exist, each as ``{"kind", "path", "frames"}`` (frames, masks or records it holds). The command
+reports those, and only those, as written.
 """
 
 from __future__ import annotations

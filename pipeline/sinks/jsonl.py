@@ -9,21 +9,28 @@ A line::
 ``pts`` is the source's presentation time in seconds (null when it has none); ``capture_time`` is
 ``time.monotonic()`` when the frame was read; ``latency_ms`` holds ``SegResult.timings_ms``
 (end to end and per stage); ``fractions`` gives the share of the frame's pixels per class name.
-The file is line-buffered: each record reaches the OS as one complete line when written, so the file
-holds valid JSON lines up to the last frame even after a crash.
+Each record reaches the OS as one complete line when written, so the file holds valid JSON lines
+up to the last frame even after a crash. A write that fails (a full disk, a file size limit) is
+cut back to the last whole line, so the file still holds only valid lines, and the sink fails
+saying how many it holds. A file that ends up with no line is removed (nothing is claimed for it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
+import os
+import stat
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from pipeline.frame import SegResult
-from pipeline.sinks.naming import check_not_input, prepare_parent
+from pipeline.sinks.failures import write_failure
+from pipeline.sinks.naming import check_not_input, prepare_parent, remove_empty_folders
 from pipeline.sources.base import SourceInfo
 from segcore.errors import OutputError
 
@@ -42,16 +49,20 @@ class JsonlSink:
         self.path = Path(path)
         self.class_names = list(class_names)
         check_not_input(self.path, inputs, "jsonl output")
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._written = 0
+        self._size = 0  # bytes of whole lines in the file
+        self._regular = True  # False for a pipe or device (``/dev/stdout``): never cut or removed
+        self._created: list[Path] = []
 
     def open(self, sources: Mapping[str, SourceInfo]) -> None:
-        prepare_parent(self.path, "jsonl output")
+        self._created = prepare_parent(self.path, "jsonl output")
         try:
-            self._file = open(self.path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115 (kept open until close); line-buffered
+            self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 (kept open until close); unbuffered
         except OSError as exc:
             raise OutputError(f"cannot write jsonl output {self.path}: {exc.strerror}") from None
+        self._regular = stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
 
     def record(self, result: SegResult) -> dict[str, Any]:
         frame = result.frame
@@ -71,18 +82,48 @@ class JsonlSink:
         }
 
     def write(self, result: SegResult) -> None:
-        line = json.dumps(self.record(result), allow_nan=False) + "\n"
+        line = (json.dumps(self.record(result), allow_nan=False) + "\n").encode()
         with self._lock:
             if self._file is None:
                 return
-            self._file.write(line)
+            try:
+                view = memoryview(line)
+                while view:  # an unbuffered write may take only part of the line
+                    taken = self._file.write(view)
+                    if not taken:
+                        raise OSError(errno.EIO, "the file took no more bytes")
+                    view = view[taken:]
+            except OSError as exc:
+                if self._regular:
+                    with contextlib.suppress(OSError):
+                        self._file.truncate(self._size)  # drop the partial line
+                self._end()
+                held = f"it holds the first {self._written} records" if self._written else "it was removed"
+                raise OutputError(f"cannot write jsonl output {self.path}: {write_failure(exc)}; {held}") from exc
+            self._size += len(line)
             self._written += 1
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            self._end()
+
+    def _end(self) -> None:
+        """Close the file (the lock held); remove it, and the folders open() made, if it holds no line."""
+        if self._file is None:
+            return
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._file = None
+        if not self._written and self._regular:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            remove_empty_folders(self._created)
+
+    def outputs(self) -> list[dict[str, Any]]:
+        """The file written, if it exists, with the records it holds."""
+        if not self._written:
+            return []
+        return [{"kind": "jsonl", "path": str(self.path), "frames": self._written}]
 
     def stats(self) -> dict[str, int]:
         return {"frames": self._written}

@@ -22,13 +22,17 @@ frame; later frames of another size are resized to it and counted (``resized_fra
 
 Crash safety: frames go to ``NAME.partial.SUFFIX`` beside the final path; ``close()`` finalises the
 file and renames it into place, and ``close`` is also registered with ``atexit``, so an exception or
-Ctrl-C still leaves a playable file. A hard kill leaves only the partial file; the final path never
-holds a corrupt file.
+Ctrl-C still leaves a playable file. A file that cannot be finalised (a full disk, a file size
+limit, an encoder error) is removed, so a failed run leaves a playable file of the frames written
+so far or nothing, and never a partial file; after a failed write the frames a kept file holds are
+counted from the file itself. A hard kill leaves only the partial file; the final path never holds
+a corrupt file. ``outputs()`` lists the files that exist, with the frames each holds.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
@@ -36,90 +40,36 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 
 from pipeline.config import check_allowed
 from pipeline.config_schema import Codec, VideoPreset
 from pipeline.frame import SegResult
-from pipeline.sinks.naming import check_not_input, has_placeholders, output_path, prepare_parent
+from pipeline.sinks.encoders import (
+    CONTAINERS,
+    Encoder,
+    OpenCVEncoder,
+    PyAVEncoder,
+    count_frames,
+    pyav_encoders,
+)
+from pipeline.sinks.failures import write_failure
+from pipeline.sinks.naming import (
+    check_not_input,
+    has_placeholders,
+    output_path,
+    partial_path,
+    prepare_parent,
+    remove_empty_folders,
+)
 from pipeline.sources.base import SourceInfo
 from segcore.errors import OutputError
 
-if TYPE_CHECKING:
-    from av.video.stream import VideoStream
-
 log = logging.getLogger(__name__)
 
-CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 DEFAULT_RATE = Fraction(25)
-X264_CRF = "23"
-MPEG4_OPTIONS = {"flags": "+qscale", "global_quality": str(4 * 118)}  # -q:v 4 (FF_QP2LAMBDA = 118)
-
-
-def pyav_encoders() -> set[str]:
-    """The encoders this sink can use through PyAV (empty when PyAV is not installed)."""
-    try:
-        import av
-    except ImportError:
-        return set()
-    return {name for name in ("libx264", "mpeg4") if name in av.codecs_available}
-
-
-class _PyAVEncoder:
-    def __init__(self, path: Path, codec: str, width: int, height: int, rate: Fraction, preset: str = "ultrafast") -> None:
-        import av
-
-        self._av = av
-        self._container = av.open(str(path), "w", format=CONTAINERS[path.suffix.lower()])
-        try:
-            stream = cast("VideoStream", self._container.add_stream(codec, rate=rate))
-            stream.width, stream.height = width, height
-            stream.time_base = 1 / rate
-            if codec == "libx264":
-                stream.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
-                stream.options = {"preset": preset, "crf": X264_CRF}
-            else:
-                stream.pix_fmt = "yuv420p"
-                stream.options = dict(MPEG4_OPTIONS)
-        except Exception:
-            self._container.close()
-            raise
-        self._stream = stream
-
-    def write(self, image: np.ndarray, pts: int) -> None:
-        frame = self._av.VideoFrame.from_ndarray(image, format="bgr24")
-        frame.pts = pts
-        self._container.mux(self._stream.encode(frame))
-
-    def close(self) -> None:
-        try:
-            self._container.mux(self._stream.encode(None))
-        finally:
-            self._container.close()
-
-
-class _OpenCVEncoder:
-    """mp4v through ``cv2.VideoWriter`` (PyAV missing): consecutive frames at the float fps OpenCV takes."""
-
-    def __init__(self, path: Path, codec: str, width: int, height: int, rate: Fraction) -> None:
-        import cv2
-
-        self._writer = cv2.VideoWriter(
-            str(path), cv2.VideoWriter.fourcc(*"mp4v"), float(rate), (width, height)
-        )
-        if not self._writer.isOpened():
-            raise OutputError(f"OpenCV cannot write mp4v video to {path}; try an .mp4 or .avi name")
-
-    def write(self, image: np.ndarray, pts: int) -> None:
-        self._writer.write(image)
-
-    def close(self) -> None:
-        self._writer.release()
-
-
-Encoder = _PyAVEncoder | _OpenCVEncoder
 
 
 @dataclass
@@ -136,10 +86,13 @@ class _Track:
     resized: int = 0
     last_pts: int = -1
     start_time: float | None = None
+    broken: bool = False  # a write failed: the file may hold fewer frames than were given
+    ended: bool = False  # finalised (``kept``) or removed; nothing more is written
+    kept: bool = False  # the file exists at ``path``
 
     @property
     def partial(self) -> Path:
-        return self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        return partial_path(self.path)
 
 
 class VideoSink:
@@ -163,9 +116,10 @@ class VideoSink:
         self._requested = codec
         self._check(Path(self.template))
         self._tracks: dict[str, _Track] = {}
+        self._created: list[Path] = []  # folders open() made, removed again if left empty
         self._lock = threading.Lock()
         self._closed = False
-        self._encoder: tuple[type[_PyAVEncoder] | type[_OpenCVEncoder], str] | None = None
+        self._encoder: tuple[type[PyAVEncoder] | type[OpenCVEncoder], str] | None = None
 
     def _check(self, path: Path) -> None:
         if path.suffix.lower() not in CONTAINERS:
@@ -175,17 +129,17 @@ class VideoSink:
         if not has_placeholders(str(path)):
             check_not_input(path, self.inputs, "output video")
 
-    def _choose_encoder(self) -> tuple[type[_PyAVEncoder] | type[_OpenCVEncoder], str]:
+    def _choose_encoder(self) -> tuple[type[PyAVEncoder] | type[OpenCVEncoder], str]:
         available = pyav_encoders()
         if self._requested in ("auto", "h264") and "libx264" in available:
-            return _PyAVEncoder, "libx264"
+            return PyAVEncoder, "libx264"
         if self._requested == "h264":
             raise OutputError(
                 "output.codec h264 needs PyAV with libx264 (pip install av); or set output.codec to mp4v"
             )
         if "mpeg4" in available:
-            return _PyAVEncoder, "mpeg4"
-        return _OpenCVEncoder, "mp4v"
+            return PyAVEncoder, "mpeg4"
+        return OpenCVEncoder, "mp4v"
 
     @property
     def codec(self) -> str | None:
@@ -210,10 +164,10 @@ class VideoSink:
                 raise OutputError(
                     f"two sources would write the same video {path}; put {{source}} in its name"
                 )
-            prepare_parent(path, "output video")
+            self._created += prepare_parent(path, "output video")
             tracks[source_id] = _Track(path=path, rate=_rate(info), live=info.is_live)
         self._tracks = tracks
-        atexit.register(self.close)
+        atexit.register(self._close_at_exit)
 
     def write(self, result: SegResult) -> None:
         frame = result.frame
@@ -222,6 +176,8 @@ class VideoSink:
             if self._closed:
                 return
             track = self._tracks[frame.source_id]
+            if track.ended:
+                return
             encoder = track.encoder or self._start(track, image)
             if track.live:
                 if track.start_time is None:
@@ -229,7 +185,14 @@ class VideoSink:
                 pts = max(round((frame.capture_time - track.start_time) * track.rate), track.last_pts + 1)
             else:
                 pts = track.frames
-            encoder.write(_fit(track, image), pts)
+            fitted = _fit(track, image)
+            try:
+                encoder.write(fitted, pts)
+            except Exception as exc:
+                track.broken = True
+                _finalise(track)
+                kept = f"its first {track.frames} frames are kept" if track.kept else "the unfinished file was removed"
+                raise OutputError(f"cannot write video {track.path}: {write_failure(exc)}; {kept}") from exc
             track.last_pts = pts
             track.frames += 1
 
@@ -254,41 +217,83 @@ class VideoSink:
             log.info("%s: odd size %dx%d coded as H.264 yuv444p to keep it exact", track.path, width, height)
         try:
             track.encoder = (
-                _PyAVEncoder(track.partial, codec, *track.coded, track.rate, self.preset)
-                if cls is _PyAVEncoder
+                PyAVEncoder(track.partial, codec, *track.coded, track.rate, self.preset)
+                if cls is PyAVEncoder
                 else cls(track.partial, codec, *track.coded, track.rate)
             )
-        except OutputError:
-            raise
         except Exception as exc:
-            raise OutputError(f"cannot write video {track.partial} with {codec}: {exc}") from exc
+            track.ended = True
+            with contextlib.suppress(OSError):
+                track.partial.unlink()
+            if isinstance(exc, OutputError):
+                raise
+            raise OutputError(f"cannot write video {track.path} with {codec}: {write_failure(exc)}") from exc
         return track.encoder
 
     def close(self) -> None:
+        """Finalise every file (each playable, or removed if it cannot be); OutputError naming those removed."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        atexit.unregister(self.close)
+        atexit.unregister(self._close_at_exit)
         failures = []
         for track in self._tracks.values():
-            if track.encoder is None:
-                continue
-            try:
-                track.encoder.close()
-                os.replace(track.partial, track.path)
-            except Exception as exc:  # finalise the other files before reporting
-                failures.append(f"{track.path}: {exc}")
+            if track.encoder is not None and not track.ended:
+                failure = _finalise(track)  # the other files are finalised before reporting
+                if failure:
+                    failures.append(f"{track.path}: {failure}")
+        remove_empty_folders(self._created)
         if failures:
-            raise OutputError(f"could not finalise video output: {'; '.join(failures)}")
+            removed = "the unfinished file was removed" if len(failures) == 1 else "the unfinished files were removed"
+            raise OutputError(f"could not finalise video {'; video '.join(failures)}; {removed}")
+
+    def _close_at_exit(self) -> None:
+        try:
+            self.close()
+        except OutputError as exc:  # the interpreter is exiting: say it, without a traceback
+            log.error("%s", exc)
+
+    def outputs(self) -> list[dict[str, Any]]:
+        """The files written (that exist), one per source, with the frames each holds."""
+        return [
+            {"kind": "video", "path": str(t.path), "frames": t.frames, "source": source_id}
+            for source_id, t in self._tracks.items()
+            if t.kept
+        ]
 
     def stats(self) -> dict[str, Any]:
         tracks = self._tracks.values()
         return {
-            "frames": sum(t.frames for t in tracks),
+            "frames": sum(t.frames for t in tracks),  # a removed file's frames are no longer counted
             "resized_frames": sum(t.resized for t in tracks),
-            "files": [str(t.path) for t in tracks if t.frames],
+            "files": [str(t.path) for t in tracks if t.kept],
         }
+
+
+def _finalise(track: _Track) -> str | None:
+    """Close ``track``'s encoder and move its file into place; None if kept, else why it was removed.
+
+    After a failed write (or with OpenCV's writer, which reports no errors) the frames the file
+    holds are counted from the file itself; a file that cannot be read back is removed.
+    """
+    encoder, track.encoder, track.ended = track.encoder, None, True
+    if encoder is None:
+        return None
+    try:
+        encoder.close()
+        if track.broken or isinstance(encoder, OpenCVEncoder):
+            track.frames = count_frames(track.partial)
+            if not track.frames:
+                raise OutputError("the file holds no frame")
+        os.replace(track.partial, track.path)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            track.partial.unlink()
+        track.frames = 0
+        return write_failure(exc)
+    track.kept = True
+    return None
 
 
 def _fit(track: _Track, image: np.ndarray) -> np.ndarray:

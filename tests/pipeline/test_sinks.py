@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 import pipeline.sinks.display as display
+import pipeline.sinks.encoders as encoders
 import pipeline.sinks.video as video
 from pipeline.config_schema import OutputConfig
 from pipeline.frame import Frame, SegResult
@@ -22,10 +25,11 @@ from pipeline.sinks import build_sinks
 from pipeline.sinks.display import DisplaySink
 from pipeline.sinks.jsonl import JsonlSink
 from pipeline.sinks.masks import MaskSink
+from pipeline.sinks.plan import check_outputs
 from pipeline.sinks.video import VideoSink
 from pipeline.sources.base import SourceInfo
 from segcore.errors import ConfigError, OutputError
-from tests.videos import frame_index, pattern, probe, write_pyav
+from tests.videos import frame_index, pattern, probe, write_images, write_pyav
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["road", "car", "sky"]
@@ -299,6 +303,57 @@ def test_close_is_idempotent_and_late_writes_are_ignored(tmp_path: Path) -> None
     assert not (tmp_path / "never.mp4").exists()
 
 
+@pytest.mark.parametrize("fails_at", [0, 8])
+def test_an_encoder_error_keeps_what_was_written_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_at: int
+) -> None:
+    real_write = encoders.PyAVEncoder.write
+    calls = []
+
+    def failing_write(self: encoders.PyAVEncoder, image: np.ndarray, pts: int) -> None:
+        calls.append(pts)
+        if len(calls) > fails_at:
+            raise RuntimeError("encoder fell over")
+        real_write(self, image, pts)
+
+    monkeypatch.setattr(encoders.PyAVEncoder, "write", failing_write)
+    sink = VideoSink(tmp_path / "sub" / "v.mp4", codec="mp4v")
+    sink.open({"a": info(96, 64)})
+    for i in range(fails_at):
+        sink.write(result(i, 96, 64))
+    with pytest.raises(OutputError, match="cannot write video .*v.mp4: RuntimeError: encoder fell over") as error:
+        sink.write(result(fails_at, 96, 64))
+    sink.write(result(fails_at + 1, 96, 64))  # the file has ended: ignored
+    sink.close()
+    assert not (tmp_path / "sub" / "v.partial.mp4").exists()
+    if fails_at == 0:  # nothing to keep: no file, no folder it made, nothing claimed
+        assert "removed" in str(error.value) and not (tmp_path / "sub").exists()
+        assert sink.outputs() == [] and sink.stats()["frames"] == 0
+    else:  # what the file holds is read back from it and reported
+        held = probe(tmp_path / "sub" / "v.mp4")[0]
+        assert 0 < held <= fails_at and f"first {held} frames are kept" in str(error.value)
+        assert sink.outputs() == [{"kind": "video", "path": str(tmp_path / "sub" / "v.mp4"), "frames": held, "source": "a"}]
+
+
+def test_a_file_that_cannot_be_finalised_is_removed_and_not_claimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_close(self: encoders.PyAVEncoder) -> None:
+        self._container.close()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    sink = VideoSink(str(tmp_path / "{source}.mp4"), multi_source=True)
+    sink.open({"a": info(64, 48), "b": info(64, 48)})
+    for i in range(3):
+        sink.write(result(i, 64, 48, source="a"))
+        sink.write(result(i, 64, 48, source="b"))
+    monkeypatch.setattr(encoders.PyAVEncoder, "close", failing_close)
+    with pytest.raises(OutputError, match=r"a.mp4: No space left on device \(the disk is full\); video .*b.mp4"):
+        sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert sink.outputs() == [] and sink.stats()["files"] == []
+
+
 # ---- masks --------------------------------------------------------------------------------------
 
 
@@ -379,6 +434,48 @@ os.kill(os.getpid(), signal.SIGKILL)
     lines = path.read_text().splitlines()
     assert len(lines) == 50
     assert [json.loads(line)["index"] for line in lines] == list(range(50))
+
+
+def test_file_sinks_that_wrote_nothing_leave_nothing(tmp_path: Path) -> None:
+    jsonl = JsonlSink(tmp_path / "logs" / "deep" / "r.jsonl", class_names=NAMES)
+    masks = MaskSink(tmp_path / "masks" / "run")
+    for sink in (jsonl, masks):
+        sink.open({"a": info(8, 6)})
+    assert (tmp_path / "logs" / "deep" / "r.jsonl").exists()  # visible while the run goes on
+    for sink in (jsonl, masks):
+        sink.close()
+        assert sink.outputs() == []
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- the output plan ------------------------------------------------------------------------------
+
+
+def test_the_plan_names_every_file_a_run_writes(tmp_path: Path) -> None:
+    output = OutputConfig(video=str(tmp_path / "out" / "{source}.mp4"), jsonl=str(tmp_path / "r.jsonl"),
+                          json=str(tmp_path / "s.json"), masks=str(tmp_path / "m"))
+    planned = check_outputs(output, inputs=["a.mp4", "rtsp://cam/x"], source_ids=["a", "x"])
+    assert [(p.what, p.path.relative_to(tmp_path).as_posix()) for p in planned] == [
+        ("output video", "out/a.mp4"), ("output video", "out/a.partial.mp4"),
+        ("output video", "out/x.mp4"), ("output video", "out/x.partial.mp4"),
+        ("masks folder", "m"), ("jsonl output", "r.jsonl"), ("summary", "s.json"),
+    ]
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []  # checked, nothing made
+
+
+def test_the_plan_refuses_links_to_inputs_and_outputs_inside_outputs(tmp_path: Path) -> None:
+    clip = write_pyav(tmp_path / "clip.mp4", frames=2)
+    os.link(clip, tmp_path / "hard.json")
+    with pytest.raises(OutputError, match="summary .*hard.json is also an input"):
+        check_outputs(OutputConfig(json=str(tmp_path / "hard.json")), inputs=[str(clip)], source_ids=["clip"])
+    image = write_images(tmp_path / "shots", ["a.png"])[0]
+    with pytest.raises(OutputError, match="holds input images"):
+        check_outputs(OutputConfig(masks=str(tmp_path / "shots")), inputs=[str(image)], source_ids=["a"])
+    with pytest.raises(OutputError, match="is also an input"):  # an image of an input folder
+        check_outputs(OutputConfig(json=str(image)), inputs=[str(tmp_path / "shots")], source_ids=["shots"])
+    with pytest.raises(OutputError, match="inside .*o.mp4, which is written as a file"):
+        check_outputs(OutputConfig(video=str(tmp_path / "o.mp4"), masks=str(tmp_path / "o.mp4" / "m")),
+                      inputs=[str(clip)], source_ids=["clip"])
 
 
 # ---- display and build_sinks ---------------------------------------------------------------------
