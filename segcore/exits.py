@@ -11,13 +11,15 @@ Every command's ``main(argv)`` runs its body through ``run_command`` and builds 
 stderr and the exit code its error class carries (``exit_code``; this module needs no knowledge of
 the packages that define them), a usage error in one line with exit 2, and no traceback unless
 ``--debug`` is on the command line. An exception no one expected is reported as a bug in one line
-that says how to get its traceback.
+that says how to get its traceback. A closed stdout (``segstream models | head -1``) ends the
+command quietly with exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -92,6 +94,9 @@ def run_command(main: Callable[[list[str]], int | None], argv: Sequence[str] | N
         return int(main(args) or EXIT_OK)
     except SystemExit as exc:
         return _system_exit_code(exc)
+    except BrokenPipeError:  # the reader of stdout went away (``| head``): nothing to report to it
+        _silence_stdout()
+        return EXIT_FAILURE
     except BaseException as exc:  # noqa: BLE001 - every ending becomes one line and an exit code
         return fail(exc, debug=wants_debug(args))
 
@@ -144,6 +149,15 @@ def _os_error(exc: OSError) -> str:
     where = f": {exc.filename}" if exc.filename is not None else ""
     also = f" -> {exc.filename2}" if exc.filename2 is not None else ""
     return redact_text(f"{exc.strerror}{where}{also}")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured, closed): nothing will be flushed to it
+        pass
 
 
 def _system_exit_code(exc: SystemExit) -> int:
