@@ -12,18 +12,17 @@ single-thread loop), pipeline (threaded: offline throughput, live at 30 and 60 f
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
 
 from bench.report import write_all
 from bench.run import MODES, Bench, Options
-from segcore.errors import UserInputError
+from segcore.exits import CommandParser, run_command
 
 
 def parse(argv: list[str] | None) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").split("\n")[0])
+    parser = CommandParser(prog="python -m bench", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run (under a minute): fewer frames and rounds")
     parser.add_argument("--mode", nargs="+", choices=MODES, default=["all"], help="what to measure (default: all)")
     parser.add_argument("--model", type=Path, help="model file (default: the bundled model)")
@@ -39,12 +38,12 @@ def parse(argv: list[str] | None) -> Options:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
     options = parse(argv)
-    try:
-        result = Bench(options, progress=lambda line: print(line, flush=True)).run()
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result = Bench(options, progress=lambda line: print(line, flush=True)).run()
     for path in write_all(result, options.out, options.json):
         print(f"wrote {path}")
     targets = result["targets"]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from segcore.errors import SourceError
+
 CLIP_SEED = 7
 CLIP_FPS = 30
 CLIP_SIZE = (1280, 720)  # (width, height)
@@ -61,6 +63,29 @@ def make_clip(
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def read_clip(path: Path, count: int) -> list[np.ndarray]:
+    """The first ``count`` frames of a user's clip, or a ``SourceError`` that says what is wrong with
+    it: missing, a folder, empty, not a video PyAV can decode, no frames."""
+    import av
+
+    if path.is_dir():
+        raise SourceError(f"--clip {path} is a folder; give a video file")
+    if not path.is_file():
+        raise SourceError(f"--clip {path} does not exist; give a video file (or leave --clip out for the street clip)")
+    if path.stat().st_size == 0:
+        raise SourceError(f"--clip {path} is empty (0 bytes); give a video file")
+    try:
+        images = decode_frames(path, count)
+    except (av.error.FFmpegError, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SourceError(f"--clip {path} cannot be decoded as a video ({reason}); give a video file") from None
+    except IndexError:  # no video stream in the container
+        raise SourceError(f"--clip {path} holds no video stream; give a video file") from None
+    if not images:
+        raise SourceError(f"--clip {path} holds no decodable frames; give a video file")
+    return images
 
 
 def decode_frames(path: Path, count: int | None = None) -> list[np.ndarray]:

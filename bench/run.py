@@ -27,10 +27,13 @@ from bench.streams import run_streams
 from bench.targets import judge
 from bench.timing import median, percentiles
 from engines.metadata import ModelMeta, load_for_model
+from engines.registry import check_model_file
 from pipeline.config import load_config, parse_override
 from pipeline.contracts import infer_workers
+from segcore.files import check_folder, check_output_file, make_folder
 
 MODES = ("engine", "stages", "sequential", "pipeline", "streams", "all")
+OUTPUT_FOLDER = "output folder (--out)"
 
 
 LIVE_WARMUP_S = 1.0  # latencies of a live run's first second (encoder start, first frames) are left out
@@ -98,19 +101,23 @@ class Bench:
     # ------------------------------------------------------------------ set-up
 
     def prepare(self) -> None:
+        """Check every input and output first (nothing is written before), then make the clip."""
         out = self.options.out
-        out.mkdir(parents=True, exist_ok=True)
         self.model = self.options.model or bundled_model()
+        check_model_file(self.model)
         self.meta = load_for_model(self.model)
         self.settings = pipeline_settings(self.options.overrides)
         if self.options.clip is not None:
             self.clip = self.options.clip
-        else:
+            self.images = clips.read_clip(self.clip, 32)
+        check_outputs(self.options, inputs=[self.model, self.model.with_suffix(".yaml"), *([self.clip] if self.options.clip else [])])
+        make_folder(out, OUTPUT_FOLDER)
+        if self.options.clip is None:
             target = out / clips.clip_name()
             if not target.is_file():
                 self.progress(f"making the benchmark clip {target} (once) ...")
             self.clip = clips.make_clip(target)
-        self.images = clips.decode_frames(self.clip, 32)
+            self.images = clips.decode_frames(self.clip, 32)
         height, width = self.images[0].shape[:2]
         self.result.update({
             "command": self.options.command,
@@ -354,6 +361,13 @@ def bundled_model() -> Path:
             "--input-size 256x512 --uint8-input --argmax --out /tmp/bench_model --name lraspp_mbv3_street"
         )
     return path
+
+
+def check_outputs(options: Options, inputs: Sequence[Path]) -> None:
+    """``OutputError`` unless ``--out`` and ``--json`` can be written and neither lands on an input."""
+    check_folder(options.out, OUTPUT_FOLDER)
+    if options.json is not None:
+        check_output_file(options.json, "--json file", inputs=inputs)
 
 
 def pipeline_settings(overrides: Sequence[str]) -> dict[str, Any]:

@@ -26,7 +26,6 @@ import json
 import statistics
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,9 +37,12 @@ from pipeline.frame import SegResult
 from pipeline.pipeline import Pipeline
 from pipeline.sinks.callback import CallbackSink
 from pipeline.sources import open_source
+from segcore.exits import CommandParser, float_range, int_range, run_command
+from segcore.files import check_folder, make_folder
 
 DEFAULT_SOURCE = "synthetic://street?seed=2026&frames=0&size=640x360&fps=30&camera=dashcam"
 STALL_S = 2.0
+OUTPUT_FOLDER = "output folder (--out)"
 
 
 class LatencyWindow:
@@ -196,25 +198,29 @@ def summarize(rows: list[dict[str, Any]], final: dict[str, Any], warmup_s: float
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = CommandParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
     parser.add_argument(
         "source", nargs="?", default=DEFAULT_SOURCE, help="source URI (default: paced synthetic)"
     )
     parser.add_argument("--model", help="model file (default: the bundled model)")
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
+    parser.add_argument("--minutes", type=float_range(0, above=True), default=10.0)
+    parser.add_argument("--interval", type=float_range(0, above=True), default=1.0, help="seconds between samples")
     parser.add_argument(
-        "--warmup", type=float, default=None, help="seconds left out of the trends (default 10%%)"
+        "--warmup", type=float_range(0), default=None, help="seconds left out of the trends (default 10%%)"
     )
     parser.add_argument("--visualize", default="overlay", choices=VISUALIZE_MODES)
     parser.add_argument(
         "--rtsp-test-server", action="store_true", help="stream from the GStreamer test server"
     )
-    parser.add_argument("--width", type=int, default=640, help="test server frame width")
-    parser.add_argument("--height", type=int, default=360, help="test server frame height")
+    parser.add_argument("--width", type=int_range(16, 7680), default=640, help="test server frame width")
+    parser.add_argument("--height", type=int_range(16, 4320), default=360, help="test server frame height")
     parser.add_argument(
-        "--chaos", type=float, default=0.0, help="break the test server every S seconds (0: never)"
+        "--chaos", type=float_range(0), default=0.0, help="break the test server every S seconds (0: never)"
     )
     parser.add_argument(
         "--chaos-kind",
@@ -224,13 +230,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", default="out/soak", help="folder for soak.csv and soak.json")
     args = parser.parse_args(argv)
+    out = check_folder(args.out, OUTPUT_FOLDER)  # now, not after the soak's minutes
     result = run(args)
     warmup = args.warmup if args.warmup is not None else 0.1 * args.minutes * 60.0
     summary = summarize(result["rows"], result["final"], warmup)
     summary["uri"] = result["uri"]
     summary["outages"] = result["outages"]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, OUTPUT_FOLDER)
     rows = result["rows"]
     if rows:
         fields = list(dict.fromkeys(key for row in rows for key in row))
@@ -242,8 +248,9 @@ def main(argv: list[str] | None = None) -> None:
         json.dumps({"summary": summary, "final": result["final"]}, indent=2, default=str)
     )
     print(json.dumps(summary, indent=2, default=str))
-    print(f"wrote {out / 'soak.csv'} and {out / 'soak.json'}")
+    print(f"wrote {out / 'soak.csv'} and {out / 'soak.json'}" if rows else f"wrote {out / 'soak.json'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -20,6 +20,7 @@ from torch import nn
 
 from engines.errors import ModelError
 from engines.models import create_model, list_models
+from engines.registry import check_model_file
 from segcore.labels import CITYSCAPES, VOC, generic_palette
 
 _CLASSIFIER_KEYS = ("classifier.4.weight", "classifier.low_classifier.weight", "classifier.weight")
@@ -38,8 +39,7 @@ class LoadedCheckpoint:
 
 def read_checkpoint(path: str | Path) -> Mapping[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint {path} does not exist")
+    check_model_file(path, "checkpoint", hint="check the path (a training run writes last.pt and best.pt into its output.dir)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, refused globals

@@ -139,15 +139,39 @@ def backend_class(name: str) -> type:
     return cls
 
 
-def check_model_file(path: Path) -> None:
-    """Raise ModelError unless ``path`` is an existing file, saying where models come from."""
+MODEL_SOURCES = ("models are made by `python -m training.train --config configs/train/NAME.yaml` or "
+                 "`python -m engines.models.export`")
+MISSING_MODEL_HINT = f"check model.path or --model ({MODEL_SOURCES})"
+
+
+def check_model_file(path: str | Path, what: str = "model file", *, hint: str = MISSING_MODEL_HINT) -> None:
+    """Raise ``ModelError`` unless ``path`` is a file this process can read. A path that does not
+    exist, a folder (naming the model files in it) and an unreadable file are each said as such;
+    ``what`` names the file ("checkpoint", "ONNX model"), ``hint`` says what to do when it is missing."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{what} {path} is a folder, not a file: give the file itself{_models_in(path)}")
     if not path.exists():
-        raise ModelError(
-            f"model file {path} does not exist; check model.path or --model (models are made by "
-            "`python -m training.train --config configs/train/NAME.yaml` or `python -m engines.models.export`)"
-        )
+        kind = "is a broken symbolic link" if path.is_symlink() else "does not exist"
+        raise ModelError(f"{what} {path} {kind}; {hint}")
     if not path.is_file():
-        raise ModelError(f"model path {path} is not a file")
+        raise ModelError(f"{what} {path} is not a regular file (a device or a pipe); give a model file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ModelError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+
+
+def _models_in(folder: Path, shown: int = 5) -> str:
+    """``; it holds a.onnx, b.pt`` for the model files directly in ``folder`` (nothing if none)."""
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    return f"; it holds {', '.join(names[:shown])}{', ...' if len(names) > shown else ''}"
 
 
 def open_engine(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from pipeline.config import load_config
 from pipeline.config_schema import VISUALIZE_MODES, Config
-from segcore.exits import EXIT_USAGE
+from segcore.exits import CommandParser
 
 DEMO_VIDEO = "out/segstream_demo.mp4"
 
@@ -23,15 +22,8 @@ examples:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        """One line, no usage block: ``error: ...`` and exit 2, like every other user error."""
-        sys.stderr.write(f"error: {message} (see {self.prog} --help)\n")
-        raise SystemExit(EXIT_USAGE)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = CommandParser(  # one-line usage errors, and --debug
         prog="run_stream.py",
         description="Real-time semantic segmentation of video files, cameras and network streams.",
         epilog=EXAMPLES,

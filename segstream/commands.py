@@ -13,6 +13,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from engines.errors import EngineUnavailableError
+from segcore.errors import UserInputError
+from segcore.exits import run_command
+
 # name → (module whose main(argv) runs it, what it does); modules are imported only when used
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.train", "train a model from a YAML config (needs the 'train' extra: torch)"),
@@ -21,45 +25,45 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("engines.build.cli", "build (or reuse) a TensorRT engine from an ONNX model"),
     "models": ("engines.models.__main__", "list the registered models with parameters and GFLOPs"),
 }
-EXIT_USAGE = 2
+_TRAIN_EXTRA = "pip install 'segstream[train]' (CPU machines: torch==2.13.0 first)"
+INSTALL = {"torch": _TRAIN_EXTRA, "onnx": _TRAIN_EXTRA, "onnxscript": _TRAIN_EXTRA, "matplotlib": _TRAIN_EXTRA,
+           "tensorrt": "pip install 'segstream[gpu]' on a machine with an NVIDIA GPU"}  # package → how to get it
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    return run_command(_dispatch, argv)
+
+
+def _dispatch(args: list[str]) -> int:
     if args and args[0] in SUBCOMMANDS:
         name = args[0]
         if os.path.lexists(name):
-            sys.stderr.write(
-                f"error: {name!r} is a segstream subcommand and also a path in this folder; "
-                f"for the path, pass ./{name}\n"
-            )
-            return EXIT_USAGE
+            raise UserInputError(f"{name!r} is a segstream subcommand and also a path in this folder; for the path, pass ./{name}")
         return _subcommand(name)(args[1:])
     from segstream.run import main as run
 
     if args and args[0] in ("-h", "--help"):
-        code = _exit_code(run, args)
+        code = run_command(run, args)
         sys.stdout.write(_subcommand_help())
         return code
-
     return run(args)
 
 
 def _subcommand(name: str) -> Callable[[list[str]], int]:
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    run: Callable[[list[str]], int] = module.main
-    return lambda argv: _exit_code(run, argv)
-
-
-def _exit_code(run: Callable[[list[str]], int], argv: list[str]) -> int:
     try:
-        return int(run(argv) or 0)
-    except SystemExit as exc:  # argparse's --help and usage errors end this way
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+        module = importlib.import_module(SUBCOMMANDS[name][0])
+    except ModuleNotFoundError as exc:  # an optional dependency of that tool (torch, tensorrt) is absent
+        install = INSTALL.get(str(exc.name).partition(".")[0])
+        if install is None:
+            raise
+        raise EngineUnavailableError(
+            f"segstream {name} needs the Python package {exc.name!r}, which is not installed here; {install}"
+        ) from None
+    run: Callable[[list[str]], int] = module.main
+    return run
 
 
 def _subcommand_help() -> str:
     lines = ["", "subcommands (segstream NAME --help for each):"]
     lines += [f"  {name:<8} {what}" for name, (_, what) in SUBCOMMANDS.items()]
     return "\n".join(lines) + "\n"
-

@@ -33,4 +33,4 @@ def main(argv: Sequence[str] | None = None) -> int:
                     report(pipeline, config)  # summary table, --json; also after a failure
         return signals.exit_code
     except BaseException as exc:  # noqa: BLE001 - every error becomes one line and an exit code
-        return fail(exc)
+        return fail(exc, debug=args.debug)

@@ -11,7 +11,6 @@ with one uint8 NHWC input (the bundled model's layout) are supported.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -23,7 +22,11 @@ from typing import Any
 import numpy as np
 
 from engines import transforms
+from engines.errors import ModelError
 from engines.metadata import load_for_model
+from engines.registry import check_model_file
+from segcore.exits import CommandParser, int_range, run_command
+from segcore.files import check_output_file, write_json
 from streetsim import StreetScene, SyntheticSpec
 
 CALIBRATION_SEEDS = range(50000, 50016)  # never used in training (0-5999), validation or the model card
@@ -46,7 +49,8 @@ def probe(model: Path, threads: int = 2, rounds: int = 10, calls: int = 15) -> d
 
     meta = load_for_model(model)
     if meta.input.dtype != "uint8" or meta.input.layout != "NHWC":
-        raise SystemExit(f"error: {model} takes {meta.input.dtype} {meta.input.layout}; this probe needs uint8 NHWC")
+        raise ModelError(f"{model} takes {meta.input.dtype} {meta.input.layout} input; this probe needs a uint8 NHWC "
+                         "model (export one with --uint8-input)")
     frames = calibration_frames(meta.input.height, meta.input.width)
 
     class Frames(CalibrationDataReader):
@@ -97,20 +101,22 @@ def probe(model: Path, threads: int = 2, rounds: int = 10, calls: int = 15) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.int8_probe", description=__doc__.splitlines()[0])
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = CommandParser(prog="python -m tools.int8_probe", description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="an ONNX model with a sidecar (uint8 NHWC input)")
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads (default 2)")
+    parser.add_argument("--threads", type=int_range(1), default=2, help="ONNX Runtime intra-op threads (default 2)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
-    if not args.model.is_file():
-        print(f"error: model file {args.model} does not exist", file=sys.stderr)
-        return 2
-    result = probe(args.model, threads=args.threads)
-    text = json.dumps(result, indent=1)
-    print(text)
+    check_model_file(args.model, hint="check the path")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+        check_output_file(args.json, "--json file", inputs=[args.model, args.model.with_suffix(".yaml")])
+    result = probe(args.model, threads=args.threads)
+    print(json.dumps(result, indent=1))
+    if args.json:
+        write_json(result, args.json, what="result", indent=1)
     return 0
 
 

@@ -19,7 +19,6 @@ on real fitted frames, after warm-up; median and p95 latency and the fps they im
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -31,7 +30,10 @@ import numpy as np
 
 from engines import transforms
 from engines.metadata import load_for_model
+from engines.registry import check_model_file
 from segcore.accuracy import ConfusionMatrix, iou_per_class, mean_iou
+from segcore.exits import CommandParser, run_command
+from segcore.files import check_output_file
 from segcore.labels import IGNORE_INDEX
 from streetsim import StreetScene, SyntheticSpec
 from training.data.datasets import open_dataset
@@ -134,11 +136,18 @@ def seed_lists(matrices: list[np.ndarray], sizes: tuple[int, ...] = (3, 5, 10), 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--skip-speed", action="store_true")
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = CommandParser(prog="python -m tools.model_card_numbers", description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, help="the ONNX model (with its sidecar) the model card describes")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--skip-speed", action="store_true", help="leave out the engine-only timing")
     args = parser.parse_args(argv)
+    check_model_file(args.model, hint="check the path")
+    if args.json:
+        check_output_file(args.json, "--json file", inputs=[args.model, args.model.with_suffix(".yaml")])
     pooled, *_ = evaluate(args.model, POOLED)
     print(f"pooled: mIoU {pooled['miou']:.4f} over {pooled['num_images']} frames ({POOLED})")
     # one spec, every stream scored alone by the evaluator (per_stream), as seed=S&frames=48&camera=C would be

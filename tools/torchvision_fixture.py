@@ -12,14 +12,15 @@ random input. Exits 1 if any key set differs or any output differs by more than 
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
+from engines.errors import EngineUnavailableError
 from engines.models import create_model
+from segcore.exits import CommandParser, run_command
+from segcore.files import check_output_file, write_json
 
 CASES = [
     # (torchvision builder, segstream name, kwargs for both)
@@ -38,11 +39,20 @@ def _version(module: object) -> str:
     return str(version)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    import torchvision
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = CommandParser(prog="python -m tools.torchvision_fixture", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="the fixture JSON to write")
+    args = parser.parse_args(argv)
+    check_output_file(args.out, "fixture (--out)")
+    try:
+        import torchvision
+    except ImportError as exc:
+        raise EngineUnavailableError(f"this tool needs an importable torchvision ({exc}); run it on a machine "
+                                     "with torch and torchvision installed together") from None
     from torchvision.models import segmentation
 
     torch.manual_seed(0)
@@ -68,7 +78,7 @@ def main() -> int:
             "state_dict": [[k, list(v.shape)] for k, v in state.items()],
         }
         print(f"{key}: {len(state)} tensors, max |diff| {diff:.2e}")
-    args.out.write_text(json.dumps(fixture, indent=1) + "\n")
+    write_json(fixture, args.out, what="fixture", indent=1)
     return 1 if failures else 0
 
 

@@ -10,13 +10,13 @@ what a segmentation model needs; the tests assert it.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from engines.transforms import resize_image, resize_mask
 from segcore import accuracy
+from segcore.exits import CommandParser, int_range, run_command
 from segcore.labels import CITYSCAPES, IGNORE_INDEX
 from segcore.sizes import wh_argument
 from streetsim import StreetScene, SyntheticSpec
@@ -93,12 +93,17 @@ def colour_baseline_report(train_seeds, test_seeds, frames_per_seed=10, size=(51
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.colour_baseline", description=__doc__.split("\n\n")[0])
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    ap = CommandParser(prog="python -m training.colour_baseline", description=__doc__.split("\n\n")[0])
     ap.add_argument("--train", default="0-7", help="training seeds, e.g. 0-7 or 1,2,5 (default 0-7)")
     ap.add_argument("--test", default="100-103", help="test seeds (default 100-103)")
-    ap.add_argument("--frames", type=int, default=10, help="frames per seed and camera (default 10)")
+    ap.add_argument("--frames", type=int_range(1), default=10, help="frames per seed and camera (default 10)")
     ap.add_argument("--size", default="512x256", type=wh_argument, help="frame size the lookup sees, WxH (default 512x256)")
-    ap.add_argument("--bits", type=int, default=4, help="bits per colour channel (default 4)")
+    ap.add_argument("--bits", type=int_range(1, 7), default=4,
+                    help="bits per colour channel, 1-7 (default 4; 8 would need 2.5 GB of counts)")
     args = ap.parse_args(argv)
     iou = colour_baseline_report(parse_seeds(args.train), parse_seeds(args.test), args.frames, args.size, args.bits)
     for k, v in enumerate(iou):

@@ -22,11 +22,11 @@ import argparse
 import statistics
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from engines.errors import EngineUnavailableError
 from engines.transforms import RESIZE_MODES
-from segcore.errors import UserInputError
-from segcore.files import write_json
+from segcore.exits import CommandParser, int_range, run_command
+from segcore.files import check_folder, check_output_file, write_json
 from segcore.sizes import hw_argument
 from training.evaluation.report import evaluate
 
@@ -34,44 +34,49 @@ __all__ = ["evaluate", "main"]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="model file: .onnx (+ sidecar), .engine, or a training .pt")
     parser.add_argument("--data", required=True, help="synthetic://..., cityscapes:ROOT[:split], voc:ROOT[:split], folder:ROOT")
     parser.add_argument("--json", required=True, help="where to write the metrics JSON")
-    parser.add_argument("--num", type=int, default=None, help="evaluate N samples spread over the dataset (default: all)")
+    parser.add_argument("--num", type=int_range(1), default=None, help="evaluate N samples spread over the dataset (default: all)")
     parser.add_argument("--plots", default=None, help="folder for per-class IoU, confusion matrix and example plots")
-    parser.add_argument("--batch", type=int, default=4, help="images per model call (default 4)")
+    parser.add_argument("--batch", type=int_range(1), default=4, help="images per model call (default 4)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+    parser.add_argument("--threads", type=int_range(1), default=None, help="CPU threads for the model")
     parser.add_argument("--size", type=hw_argument, default=None, help="HEIGHTxWIDTH input for dynamic-size models")
     parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch", help="as the pipeline's preprocess.resize")
-    parser.add_argument("--examples", type=int, default=4, help="example rows in the plot grid (default 4)")
-    args = parser.parse_args(argv)
-    if args.num is not None and args.num <= 0:
-        parser.error("--num must be positive")
-    if args.batch <= 0:
-        parser.error("--batch must be positive")
-    return args
+    parser.add_argument("--examples", type=int_range(0), default=4, help="example rows in the plot grid (default 4)")
+    return parser.parse_args(argv)
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """The report and the plots can be written, and neither lands on the model: checked before the
+    evaluation runs, so a mistake there does not cost the whole run."""
+    model = Path(args.model)
+    check_output_file(args.json, "--json report", inputs=[model, model.with_suffix(".yaml")])
+    if args.plots:
+        check_folder(args.plots, "--plots folder")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        report, outcome, loaded, dataset = evaluate(
-            args.model, args.data, num=args.num, batch_size=args.batch, device=args.device, threads=args.threads,
-            size=args.size, resize=args.resize, examples=args.examples if args.plots else 0,
-        )
-        if args.plots:
-            from training.plots import write_plots
+    return run_command(_main, argv)
 
-            report["plots"] = [str(p) for p in write_plots(
-                args.plots, outcome.matrix, dataset.class_names, dataset.palette, outcome.examples)]
-        write_json(report, args.json, what="report")
-        for warning in report["warnings"]:
-            print(f"warning: {warning}", file=sys.stderr)
-    except (UserInputError, EngineUnavailableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def _main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    check_outputs(args)
+    report, outcome, loaded, dataset = evaluate(
+        args.model, args.data, num=args.num, batch_size=args.batch, device=args.device, threads=args.threads,
+        size=args.size, resize=args.resize, examples=args.examples if args.plots else 0,
+    )
+    if args.plots:
+        from training.plots import write_plots
+
+        report["plots"] = [str(p) for p in write_plots(
+            args.plots, outcome.matrix, dataset.class_names, dataset.palette, outcome.examples)]
+    write_json(report, args.json, what="report")
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     miou = report["miou"]
     print(f"mIoU {miou:.4f}" if miou is not None else "mIoU n/a", f"pixel accuracy {report['pixel_accuracy'] or 0:.4f}",
           f"on {report['num_images']} images ({report['timing']['images_per_s']} img/s) -> {args.json}")

@@ -1,10 +1,13 @@
 """Everything one training run is made of, built in this order by ``set_up``.
 
 The device (``engines``' resolver: ``auto`` is the GPU when torch sees one) and the precision
-(AMP on CUDA); the output folder with the resolved ``config.yaml``; the training data
-(pre-rendered as ``data.cache`` says) and the validation samples; the network (initialised from
-``model.init_checkpoint`` on a fresh run); the loss; AdamW or SGD on a poly schedule with linear
-warm-up; the AMP grad scaler. Nothing here runs a step.
+(AMP on CUDA); a check that the output folder can be written; the training data and the
+validation samples; the network (initialised from ``model.init_checkpoint`` on a fresh run); the
+training data pre-rendered as ``data.cache`` says; the loss; AdamW or SGD on a poly schedule with
+linear warm-up; the AMP grad scaler. Nothing here runs a step or writes into the output folder,
+and a wrong data spec, model or initial checkpoint is found before the data cache is written.
+``write_run_config`` writes the folder and the resolved ``config.yaml`` once the run is about to
+start (after a ``--resume`` checkpoint was read), so a failed start leaves an existing run alone.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from torch import nn
 from engines.backends.torch import torch_device
 from engines.errors import EngineUnavailableError
 from engines.registry import resolve_device
-from segcore.errors import ConfigError
+from segcore.errors import ConfigError, OutputError
+from segcore.files import check_folder, make_folder, write_atomic
 from training.checkpoint import load_init_weights
 from training.config import TrainConfig
 from training.data.datasets import ConcatDataset, SegmentationDataset, open_datasets, spread_indices
@@ -32,6 +36,7 @@ from training.losses import SegmentationLoss, class_weights_from_counts, label_h
 from training.validate import validation_samples
 
 Say = Callable[[str], None]
+OUTPUT_DIR = "training output folder (output.dir)"
 
 
 @dataclass
@@ -66,18 +71,17 @@ def set_up(cfg: TrainConfig, *, fresh: bool, say: Say) -> Run:
     amp = device.type == "cuda" if cfg.train.amp == "auto" else cfg.train.amp == "true"
     if amp and device.type != "cuda":
         raise ConfigError("train.amp: true needs a CUDA device; use amp: auto or false on the CPU")
-    out_dir = Path(cfg.output.dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    out_dir = check_folder(cfg.output.dir, OUTPUT_DIR)
 
-    train_set = training_set(cfg, say)
-    val_samples = validation_samples(cfg, train_set)
-    num_classes = train_set.num_classes
+    datasets = open_datasets(cfg.data.train)
+    val_samples = validation_samples(cfg, datasets)
+    num_classes = datasets.num_classes
     model, architecture = build_model(cfg, num_classes)
     if cfg.model.init_checkpoint and fresh:
         report = load_init_weights(model, cfg.model.init_checkpoint)
         say(f"initialised from {cfg.model.init_checkpoint}; fresh head tensors: {_some(report['replaced'])}; "
             f"dropped: {_some(report['dropped'])}")
+    train_set = training_set(cfg, say, datasets)
     model.to(device)
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)  # type: ignore[call-overload]
@@ -89,6 +93,16 @@ def set_up(cfg: TrainConfig, *, fresh: bool, say: Say) -> Run:
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     return Run(cfg, device, amp, memory_format, out_dir, train_set, val_samples, model, architecture, aux,
                criterion, class_weights, optimizer, scheduler, scaler)
+
+
+def write_run_config(run: Run) -> Path:
+    """Create the output folder and write the resolved ``config.yaml`` into it (atomically)."""
+    path = make_folder(run.out_dir, OUTPUT_DIR) / "config.yaml"
+    try:
+        write_atomic(path, yaml.safe_dump(run.cfg.to_dict(), sort_keys=False).encode())
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; choose another output.dir") from None
+    return path
 
 
 def training_device(setting: str) -> torch.device:
@@ -108,9 +122,10 @@ def use_cache(cfg: TrainConfig, dataset: SegmentationDataset) -> str:
     return "disk" if synthetic else "none"
 
 
-def training_set(cfg: TrainConfig, say: Say) -> SegmentationDataset:
-    """``data.train``, pre-rendered at the input size when ``use_cache`` says so."""
-    train_set = open_datasets(cfg.data.train)
+def training_set(cfg: TrainConfig, say: Say, opened: SegmentationDataset | None = None) -> SegmentationDataset:
+    """``data.train`` (``opened`` if the caller opened it already), pre-rendered at the input size
+    when ``use_cache`` says so."""
+    train_set = opened if opened is not None else open_datasets(cfg.data.train)
     cache = use_cache(cfg, train_set)
     if cache == "none":
         return train_set

@@ -22,19 +22,18 @@ The run is built by ``training.setup``; ``training.loop`` holds the pieces of it
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engines.errors import EngineUnavailableError
-from segcore.errors import UserInputError
+from engines.registry import check_model_file
+from segcore.exits import EXIT_INTERRUPTED, CommandParser, run_command
 from training.checkpoint import Progress, checkpoint_payload, resume_from, save_checkpoint
 from training.config import TrainConfig, load_config
 from training.loop import LossMeter, append_record, optimisation_step, progress_bar, step_loader
-from training.setup import set_up
+from training.setup import set_up, write_run_config
 from training.validate import Validator
 
 
@@ -66,8 +65,11 @@ def train(
     continues the same run.
     """
     say: Callable[[str], None] = log or (lambda message: None)
+    if resume is not None:  # before the data is rendered
+        check_model_file(resume, "checkpoint (--resume)", hint="check the path: a run writes last.pt into its output.dir")
     run = set_up(cfg, fresh=resume is None, say=say)
     state = resume_from(run, resume, say) if resume is not None else Progress()
+    write_run_config(run)  # only now: a config, data or resume mistake leaves the output folder untouched
     steps = cfg.schedule.steps
     if state.step >= steps:
         say(f"nothing to do: step {state.step} >= schedule.steps {steps}")
@@ -135,23 +137,26 @@ def export_trained(result: TrainResult, cfg: TrainConfig) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = CommandParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="training YAML, e.g. configs/train/lraspp.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set schedule.steps=500 (repeatable)")
     parser.add_argument("--resume", default=None, help="continue from a checkpoint (e.g. runs/x/last.pt)")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.set)
-        from tqdm import tqdm
+    cfg = load_config(args.config, args.set)
+    from tqdm import tqdm
 
+    try:
         result = train(cfg, resume=args.resume, progress=None, log=tqdm.write)
-    except (UserInputError, EngineUnavailableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted; resume with --resume on the last checkpoint", file=sys.stderr)
-        return 130
+        last = Path(cfg.output.dir) / "last.pt"
+        hint = f"resume with --resume {last}" if last.is_file() else "no checkpoint was written yet"
+        print(f"\ninterrupted; {hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     best = "n/a" if result.best_miou is None else f"{result.best_miou:.4f}"
     print(f"done: {result.step} steps, best val mIoU {best}, checkpoints in {cfg.output.dir}")
     return 0

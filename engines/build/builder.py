@@ -23,6 +23,7 @@ from engines.build.profiles import Profile, plan_profile
 from engines.build.timing_cache import default_timing_cache, load_timing_cache, save_timing_cache
 from engines.errors import EngineUnavailableError, ModelError
 from engines.metadata import load_for_model, sidecar_path
+from engines.registry import check_model_file
 from segcore.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -48,8 +49,7 @@ def build_engine(
     """Make sure a valid engine for ``onnx_path`` exists (building it if allowed) and return it."""
     onnx_path = Path(onnx_path)
     opts = opts or BuildOptions()
-    if not onnx_path.is_file():
-        raise ModelError(f"ONNX model {onnx_path} does not exist")
+    check_model_file(onnx_path, "ONNX model", hint="check the path")
     meta = load_for_model(onnx_path)
     onnx_in = read_onnx_input(onnx_path)
     precision = opts.precision or meta.precision

@@ -21,27 +21,26 @@ from typing import Any
 from engines.build.builder import build_engine
 from engines.build.cache import LOCK_TIMEOUT
 from engines.build.options import HARDWARE_COMPAT, PRECISIONS, BuildOptions
-from engines.errors import EngineUnavailableError
-from segcore.errors import SegstreamError, UserInputError
+from segcore.exits import CommandParser, float_range, int_range, run_command
 from segcore.sizes import hw_argument
 
 DEFAULTS = BuildOptions()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="python -m engines.build", description="Build a TensorRT engine from an ONNX model."
     )
     p.add_argument("onnx", type=Path, help="the ONNX model (its sidecar .yaml must sit beside it)")
     p.add_argument("--out", type=Path, help="engine path (default: MODEL.<precision>.engine beside the ONNX)")
     p.add_argument("--precision", choices=PRECISIONS, help="default: the ONNX's own precision")
     for which in ("min", "opt", "max"):
-        p.add_argument(f"--{which}-batch", type=int,
+        p.add_argument(f"--{which}-batch", type=int_range(1),
                        help=f"{which} batch of the profile (dynamic-batch ONNX only)")
     for which in ("min", "opt", "max"):
         p.add_argument(f"--{which}-size", type=hw_argument, metavar="HxW",
                        help=f"{which} input size (dynamic-size ONNX only)")
-    p.add_argument("--workspace-mb", type=int, help="builder workspace limit in MiB (default: TensorRT's)")
+    p.add_argument("--workspace-mb", type=int_range(1), help="builder workspace limit in MiB (default: TensorRT's)")
     p.add_argument("--opt-level", type=int, choices=range(6), metavar="0-5",
                    help="builder optimisation level")
     p.add_argument("--hardware-compat", choices=tuple(HARDWARE_COMPAT), default=DEFAULTS.hardware_compat,
@@ -55,11 +54,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="rebuild even an up-to-date engine")
     p.add_argument("--calib",
                    help="int8 calibration frames: a folder of images, a video, or a model-ready .npy")
-    p.add_argument("--calib-frames", type=int, default=DEFAULTS.calib_frames,
+    p.add_argument("--calib-frames", type=int_range(1), default=DEFAULTS.calib_frames,
                    help=f"calibration frames to use (default {DEFAULTS.calib_frames})")
-    p.add_argument("--device", type=int, default=DEFAULTS.device,
+    p.add_argument("--device", type=int_range(0), default=DEFAULTS.device,
                    help=f"CUDA device index (default {DEFAULTS.device})")
-    p.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT,
+    p.add_argument("--lock-timeout", type=float_range(0), default=LOCK_TIMEOUT,
                    help="seconds to wait for a concurrent build")
     p.add_argument("-v", "--verbose", action="store_true", help="TensorRT's verbose log")
     return p.parse_args(argv)
@@ -67,6 +66,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
     """The CLI; ``inject`` passes ``tensorrt_module``/``identity`` through to ``build_engine`` (tests)."""
+    return run_command(lambda args: _main(args, **inject), argv)
+
+
+def _main(argv: list[str], **inject: Any) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     opts = BuildOptions(
@@ -77,17 +80,10 @@ def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
         timing_cache=args.timing_cache, use_timing_cache=not args.no_timing_cache,
         calib=args.calib, calib_frames=args.calib_frames, device=args.device,
     )
-    try:
-        result = build_engine(
-            args.onnx, opts, out=args.out, rebuild=not args.no_rebuild, force=args.force,
-            lock_timeout=args.lock_timeout, verbose=args.verbose, **inject,
-        )
-    except (UserInputError, EngineUnavailableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except SegstreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    result = build_engine(
+        args.onnx, opts, out=args.out, rebuild=not args.no_rebuild, force=args.force,
+        lock_timeout=args.lock_timeout, verbose=args.verbose, **inject,
+    )
     print(f"{result.path} ({'built: ' + result.reason if result.built else result.reason})")
     return 0
 

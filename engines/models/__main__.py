@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from engines.models import create_model, list_models
+from segcore.errors import UserInputError
+from segcore.exits import CommandParser, int_range, run_command
 from segcore.sizes import parse_hw
 
 
@@ -20,8 +21,12 @@ def count_gflops(model: torch.nn.Module, height: int, width: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engines.models", description=__doc__)
-    parser.add_argument("--num-classes", type=int, default=19)
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = CommandParser(prog="python -m engines.models", description=__doc__)
+    parser.add_argument("--num-classes", type=int_range(1), default=19, help="class count of the heads (default 19)")
     parser.add_argument("--size", default="512x1024", help="HxW for the FLOP count")
     args = parser.parse_args(argv)
     try:
@@ -29,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         if height < 32 or width < 32:
             raise ValueError
     except ValueError:
-        print(f"error: --size {args.size!r} is not HxW with both sides >= 32 (e.g. 512x1024)", file=sys.stderr)
-        return 2
+        raise UserInputError(f"--size {args.size!r} is not HxW with both sides >= 32 (e.g. 512x1024)") from None
     print(f"{'model':32} {'params':>12} {'GFLOPs@' + args.size:>16}")
     for name in list_models():
         model = create_model(name, num_classes=args.num_classes).eval()

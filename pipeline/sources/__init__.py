@@ -100,6 +100,7 @@ def classify(uri: str) -> tuple[str, str]:
                 "not opened by URI"
             )
         elif scheme in SCHEMES:
+            _check_url(text, SCHEMES[scheme])
             return SCHEMES[scheme], text
         else:
             raise SourceError(f"unknown source scheme {scheme}:// in {redact_uri(text)}; give {SUPPORTED}")
@@ -121,6 +122,17 @@ def classify(uri: str) -> tuple[str, str]:
     raise SourceError(
         f"{kind} {redact_uri(text)} does not exist; check the path (sources can be {SUPPORTED})"
     )
+
+
+def _check_url(text: str, kind: str) -> None:
+    """``SourceError`` for a URL Python cannot even split (unbalanced IPv6 brackets); the host and
+    port of a network URL are checked by the network source (``check_network_uri``)."""
+    try:
+        urlsplit(text)
+    except ValueError as exc:
+        form = ("synthetic://street?seed=7&frames=300 (see docs/synthetic-data.md)" if kind == "synthetic" else
+                "SCHEME://HOST:PORT/PATH, with an IPv6 host in brackets: rtsp://[::1]:8554/path")
+        raise SourceError(f"malformed URL {redact_uri(text)}: {exc}; write it as {form}") from None
 
 
 def _require_images(text: str, path: Path, what: str) -> None:
@@ -162,10 +174,13 @@ def _base_id(uri: str, index: int) -> str:
     device = _WEBCAM_DEVICE.match(text)
     if device:
         return f"cam{device.group(1)}"
-    if scheme == "synthetic":  # synthetic://street?... → street
-        name = urlsplit(text).netloc
-    elif scheme:  # the host name only: never the user-info part
-        name = urlsplit(text).hostname or ""
+    if scheme:
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # malformed: ``classify`` says so when the source is opened
+            parts = urlsplit("")
+        # synthetic://street?... → street; otherwise the host name only, never the user-info part
+        name = parts.netloc if scheme == "synthetic" else parts.hostname or ""
     else:
         path = Path(text)
         if GLOB_CHARS & set(text):  # frames/*.png → frames

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engines.errors import ModelError
 from tools import int8_probe, model_card_numbers
 
 
@@ -30,9 +31,12 @@ def test_int8_probe_quantises_and_times_both_models(tiny_model: Path, tmp_path: 
     assert result["calibration_frames"] == 2 * len(int8_probe.CALIBRATION_SEEDS)
 
 
-def test_int8_probe_rejects_a_float_input_model(tiny_logits_model: Path) -> None:
-    with pytest.raises(SystemExit, match="uint8 NHWC"):
+def test_int8_probe_rejects_a_float_input_model(tiny_logits_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ModelError, match="uint8 NHWC"):
         int8_probe.probe(tiny_logits_model)
+    assert int8_probe.main([str(tiny_logits_model)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "uint8 NHWC" in err
 
 
 def test_int8_probe_missing_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

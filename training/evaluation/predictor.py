@@ -19,7 +19,7 @@ import numpy as np
 from engines.engine import Engine
 from engines.errors import EngineUnavailableError, ModelError
 from engines.metadata import InputSpec, ModelMeta, sidecar_path
-from engines.registry import open_engine
+from engines.registry import check_model_file, open_engine
 from engines.transforms import to_class_maps
 from training.network_io import AS_TRAINED, network_meta
 
@@ -49,8 +49,7 @@ def open_predictor(path: str | Path, *, device: str = "cpu", threads: int | None
                    size: tuple[int, int] | None = None) -> LoadedModel:
     """Open ``path`` through the registry; ``size`` (height, width) runs a dynamic-size model at that size."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file {path} does not exist")
+    check_model_file(path, hint="check --model")
     meta: ModelMeta | None = None
     options: dict[str, Any] = {}
     if path.suffix.lower() in (".pt", ".pth") and sidecar_path(path) is None:
