@@ -3,12 +3,15 @@
 A model ``name.onnx`` (or ``name.pt``, ``name.engine``) has a sidecar ``name.yaml`` beside it. The
 sidecar says what the graph expects (size, layout, dtype, channel order, whether normalisation is
 inside), what it returns (logits or a uint8 class map), the classes and palette, and where the
-weights came from. It is plain YAML so that people, Triton configs and other tools can read it.
+weights came from. It is plain YAML so that people, Triton configs and other tools can read it;
+it is read strictly (``segcore.strict_yaml``): a key given twice is refused with its line, and the
+numbers it holds must be finite and inside their ranges.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +20,10 @@ from typing import Any, Literal
 import yaml
 
 from engines.errors import ModelError
+from segcore.strict_yaml import load_yaml, yaml_error
 
 FORMAT = "segstream-model/1"
+MAX_SIDE = 16384  # an input side, in pixels
 SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
 
 Layout = Literal["NCHW", "NHWC"]
@@ -128,12 +133,12 @@ class ModelMeta:
             )
         except KeyError as exc:
             raise ModelError(f"{where}: required key {exc.args[0]!r} is missing") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, ModelError):
                 raise
             raise ModelError(f"{where}: {exc}") from None
         declared = data.get("num_classes")
-        if declared is not None and int(declared) != meta.num_classes:
+        if declared is not None and (not isinstance(declared, int) or declared != meta.num_classes):
             raise ModelError(
                 f"{where}: num_classes is {declared} but {meta.num_classes} class names are listed"
             )
@@ -159,9 +164,9 @@ class ModelMeta:
         except OSError as exc:
             raise ModelError(f"cannot read model sidecar {path}: {exc.strerror}") from None
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ModelError(f"model sidecar {path} is not valid YAML: {_first_line(exc)}") from None
+            data = load_yaml(text)
+        except yaml.YAMLError as exc:  # a key given twice included: one of the two would be ignored
+            raise ModelError(yaml_error(exc, f"model sidecar {path}")) from None
         return cls.from_dict(data, where=str(path))
 
 
@@ -221,8 +226,14 @@ def _check_choices(meta: ModelMeta, where: str) -> None:
         raise ModelError(f"{where}: a classmap output must be uint8, not {meta.output.dtype}")
     if meta.input.dtype == "uint8" and not meta.input.normalized_in_graph:
         raise ModelError(f"{where}: a uint8 input needs normalized_in_graph: true")
-    if meta.input.height <= 0 or meta.input.width <= 0:
-        raise ModelError(f"{where}: input size {meta.input.height}x{meta.input.width} is not positive")
+    for key, side in (("input.height", meta.input.height), ("input.width", meta.input.width)):
+        if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= MAX_SIDE:
+            raise ModelError(f"{where}: {key} is {side!r}; it must be an integer in 1..{MAX_SIDE}")
+    for key, values in (("input.mean", meta.input.mean), ("input.std", meta.input.std)):
+        if len(values) != 3 or not all(math.isfinite(v) for v in values):
+            raise ModelError(f"{where}: {key} is {list(values)}; it must be 3 finite numbers (R, G, B)")
+    if min(meta.input.std) <= 0:
+        raise ModelError(f"{where}: input.std is {list(meta.input.std)}; every value must be above 0")
     if meta.num_classes > 255 and meta.output.kind == "classmap":
         raise ModelError(f"{where}: {meta.num_classes} classes do not fit a uint8 class map")
 
@@ -239,6 +250,3 @@ def _plain(value: Any) -> Any:
         return value.item()
     return value
 
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

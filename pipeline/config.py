@@ -1,16 +1,17 @@
 """Load, validate and override the run configuration (schema: ``pipeline.config_schema``).
 
-``load_config(path, overrides)`` reads YAML with ``yaml.safe_load`` only, lays it over the
-built-in defaults, applies ``--set a.b=c`` overrides (values parsed as YAML scalars) and checks
-everything; the mechanism is ``segcore.typed_yaml``, the choices and ranges are the schema's,
-this module adds what one field cannot say (the device name, the backend's options, one value
-against another). Every mistake is a ``ConfigError`` of one line that says where and what to do:
+``load_config(path, overrides)`` reads YAML with ``segcore.strict_yaml`` (safe, a key given twice
+refused), lays it over the built-in defaults, applies ``--set a.b=c`` overrides (values parsed as
+YAML scalars) and checks everything; the mechanism is ``segcore.typed_yaml``, the choices and
+ranges are the schema's, this module adds what one field cannot say (the device name, the
+backend's options, one value against another). Every mistake is a ``ConfigError`` of one line
+that says where and what to do:
 
-* unreadable YAML → the file and line;
+* unreadable YAML, or a key given twice → the file and line;
 * an unknown key → the nearest valid key (``model.pth``: did you mean ``model.path``?), also
   inside ``model.options``, against the options of the backend the model runs on;
 * a wrong type → the key and the expected type;
-* a value outside its choices or range → the allowed values.
+* a value outside its choices or range (NaN and infinities never inside one) → the allowed values.
 
 ``check_allowed(key, value)`` gives a component constructed in code the same check and error.
 """
@@ -96,10 +97,8 @@ def _check_values(config: Config, where: typed_yaml.Places) -> None:
     if backend is not None:
         check_options(backend, config.model.options, where=where, code=False)
     size = config.preprocess.size
-    if size is not None and (len(size) != 2 or any(v <= 0 for v in size)):
-        raise ConfigError(
-            f"{where('preprocess.size')}: preprocess.size is {size}; expected [height, width] with positive values, or null"
-        )
+    if size is not None and len(size) != 2:  # each side's range is the schema's
+        raise ConfigError(f"{where('preprocess.size')}: preprocess.size is {size}; expected [height, width], or null")
     if not config.source.uris:
         raise ConfigError(f"{where('source.uris')}: source.uris is empty; give at least one source")
     if config.source.reconnect.max_backoff_s < config.source.reconnect.initial_backoff_s:

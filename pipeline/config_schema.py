@@ -1,12 +1,14 @@
 """The configuration schema: one frozen dataclass per YAML section. Defaults here are the built-in defaults.
 
 This is the one owner of every choice and range: a choice is a ``Literal`` type (its values
-exported below for the components and the CLI), a range is field metadata (``limits``). The
-lists that are engines concepts come from their owners: resize modes from
-``engines.transforms``, backend names from ``engines.registry``. ``pipeline.config`` loads YAML
-into these (``segcore.typed_yaml`` checks the types, choices and ranges); components receive the
-section they need, never the whole tree. The objects are frozen: make a changed copy with
-``dataclasses.replace``.
+exported below for the components and the CLI), a range is field metadata (``limits``). Every
+number has a range that no legitimate use exceeds (configs/default.yaml writes each one down), so
+that a typo such as ``runtime.infer_workers=1000`` is refused before anything starts instead of
+loading engines until memory runs out. The lists that are engines concepts come from their
+owners: resize modes from ``engines.transforms``, backend names from ``engines.registry``.
+``pipeline.config`` loads YAML into these (``segcore.typed_yaml`` checks the types, choices and
+ranges); components receive the section they need, never the whole tree. The objects are frozen:
+make a changed copy with ``dataclasses.replace``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Literal, get_args
 from engines.registry import BACKENDS
 from engines.transforms import ResizeMode
 from segcore.typed_values import choices, limits
+
+MIN_SIDE, MAX_SIDE = 16, 8192  # a frame or model input side, in pixels (streetsim's range too)
+MAX_WAIT_S = 3600.0  # the longest wait any setting may ask for
 
 DEFAULT_SOURCE = "synthetic://street?seed=2026&frames=300&size=1280x720&fps=30&camera=dashcam"
 
@@ -45,7 +50,8 @@ class ModelConfig:
     # auto (by file suffix) | a name in engines.registry.BACKENDS
     backend: str = field(default="auto", metadata=choices(BACKEND_CHOICES))
     device: str = "auto"  # auto (the GPU when the backend can use one here) | cpu | cuda | cuda:N (engines.devices)
-    threads: int = field(default=0, metadata=limits(low=0))  # intra-op threads for CPU engines; 0 = the backend's default
+    # intra-op threads for CPU engines; 0 = the backend's default; more than the cores only oversubscribe them
+    threads: int = field(default=0, metadata=limits(low=0, per_core=4))
     # expected class count; a model that differs is refused
     num_classes: int | None = field(default=None, metadata=limits(low=1, high=255))
     # backend-specific extras, checked against the backend's entry in engines.registry.BACKENDS
@@ -55,13 +61,15 @@ class ModelConfig:
 @dataclass(frozen=True)
 class ReconnectConfig:
     enabled: bool = True
-    initial_backoff_s: float = field(default=0.5, metadata=limits(low=0.0))
-    max_backoff_s: float = field(default=10.0, metadata=limits(low=0.0))
+    # waits between attempts: up to an hour (a longer silence looks like a hang, not a retry)
+    initial_backoff_s: float = field(default=0.5, metadata=limits(low=0.0, high=MAX_WAIT_S))
+    max_backoff_s: float = field(default=10.0, metadata=limits(low=0.0, high=MAX_WAIT_S))
     jitter: float = field(default=0.25, metadata=limits(low=0.0, high=1.0))  # ± fraction of each backoff
-    max_attempts: int = field(default=0, metadata=limits(low=0))  # 0 = unlimited
-    # a read with no frame for this long counts as a disconnect
-    stall_timeout_s: float = field(default=5.0, metadata=limits(above=0.0))
-    open_timeout_s: float = field(default=5.0, metadata=limits(above=0.0))
+    max_attempts: int = field(default=0, metadata=limits(low=0, high=1_000_000))  # 0 = unlimited
+    # a read with no frame for this long counts as a disconnect (an hour: slow time-lapse cameras)
+    stall_timeout_s: float = field(default=5.0, metadata=limits(above=0.0, high=MAX_WAIT_S))
+    # connecting: 10 minutes is far beyond any reachable camera; an unreachable one should fail
+    open_timeout_s: float = field(default=5.0, metadata=limits(above=0.0, high=600.0))
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,8 @@ class SourceConfig:
 @dataclass(frozen=True)
 class PreprocessConfig:
     resize: ResizeMode = "stretch"
-    size: list[int] | None = None  # [height, width]; None = the model's own size
+    # [height, width]; None = the model's own size; each side within what a frame can have (16..8192)
+    size: list[int] | None = field(default=None, metadata=limits(low=MIN_SIDE, high=MAX_SIDE))
 
 
 @dataclass(frozen=True)
@@ -112,12 +121,17 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    queue_size: int = field(default=4, metadata=limits(low=1, high=1024))  # capacity of the queues between stages
-    batch_size: int = field(default=1, metadata=limits(low=1, high=1024))  # frames per engine call (several sources)
-    batch_timeout_ms: float = field(default=5.0, metadata=limits(low=0.0))  # longest wait to fill a batch
-    # inference threads, each with its own engine; 0 = auto (2 for ONNX Runtime on a CPU with 2+ cores, else 1)
-    infer_workers: int = 0
-    max_frames: int = field(default=0, metadata=limits(low=0))  # stop after this many frames per source; 0 = all
+    # capacity of the queues between stages; each slot holds a decoded frame (6 MB at 1080p): 256 is 8 s at 30 fps
+    queue_size: int = field(default=4, metadata=limits(low=1, high=256))
+    # frames per engine call (several sources): 256 cameras in one call is beyond any GPU's sweet spot
+    batch_size: int = field(default=1, metadata=limits(low=1, high=256))
+    # longest wait to fill a batch; a second is already far beyond real time
+    batch_timeout_ms: float = field(default=5.0, metadata=limits(low=0.0, high=1000.0))
+    # inference threads, each with its own engine; 0 = auto (2 for ONNX Runtime on a CPU with 2+ cores, else 1);
+    # at most 4 per CPU core: every worker holds a whole engine in memory, and more only wait for the cores
+    infer_workers: int = field(default=0, metadata=limits(low=0, per_core=4))
+    # stop after this many frames per source; 0 = all (10^12 frames: 500 years at 60 fps)
+    max_frames: int = field(default=0, metadata=limits(low=0, high=10**12))
 
 
 @dataclass(frozen=True)

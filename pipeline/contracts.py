@@ -13,6 +13,7 @@ from pathlib import Path
 from engines.errors import ModelError
 from engines.metadata import ModelMeta
 from engines.registry import backend_for, resolve_device
+from pipeline.config import check_allowed
 from pipeline.config_schema import Config
 from segcore.errors import ConfigError
 
@@ -60,8 +61,9 @@ def infer_workers(config: Config, model_path: Path) -> int:
     engine otherwise (GPU engines, PyTorch, single-core machines).
     """
     workers = config.runtime.infer_workers
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+    if not isinstance(workers, int) or isinstance(workers, bool):
         raise ConfigError(f"runtime.infer_workers is {workers!r}; use 0 (auto) or the number of inference threads")
+    check_allowed("runtime.infer_workers", workers)  # a config built in code skipped the loader's range check
     if workers:
         return workers
     try:

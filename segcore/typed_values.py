@@ -7,10 +7,12 @@ the key, and what is allowed.
 
 Types are strict where YAML is loose: ``true``/``yes`` is not an integer and ``1`` is not a
 boolean. An integer is accepted for a float, a number for a string (a webcam index ``0``) and a
-single string for a list of strings. A ``Literal[...]`` type is a choice ("render.visualize is
-'squash'; allowed values: overlay, mask, side, none"). Field metadata adds what a type cannot say:
+single string for a list of strings. A float is finite: NaN and infinities are refused wherever
+a number is read. A ``Literal[...]`` type is a choice ("render.visualize is 'squash'; allowed
+values: overlay, mask, side, none"). Field metadata adds what a type cannot say:
 
-* ``limits(low=0, high=64)`` (or ``above=0.0`` for an exclusive lower bound): a range;
+* ``limits(low=0, high=64)`` (``above``/``below`` for exclusive bounds, ``per_core=4`` for a bound
+  that grows with the CPU cores): a range, on a list field for every item;
 * ``choices(values)``: the allowed values when another module owns the list (a registry's names);
 * ``BOOL_AS_TEXT``: YAML ``true``/``false`` taken as "true"/"false" (choices such as ``auto | true | false``).
 """
@@ -18,6 +20,8 @@ single string for a list of strings. A ``Literal[...]`` type is a choice ("rende
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -27,7 +31,7 @@ from segcore.errors import ConfigError
 
 __all__ = [
     "BOOL_AS_TEXT", "Limits", "Where", "allowed_values", "check_allowed", "check_value", "choices", "coerce",
-    "expected", "is_mapping", "kind_of", "limits",
+    "cpu_cores", "expected", "is_mapping", "kind_of", "limits", "limits_of",
 ]
 
 Where = Callable[[str], str]
@@ -41,29 +45,86 @@ BOOL_AS_TEXT: Mapping[str, object] = types.MappingProxyType({_BOOL_AS_TEXT: True
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """A range: ``low <= value`` (``low < value`` when ``low_exclusive``) and ``value <= high``; None: unbounded."""
+    """A range: ``low <= value <= high`` (``<`` on a side marked exclusive); None: unbounded there.
+
+    ``per_core``: ``high`` counts per CPU core this process may use (``cpu_cores()``), for worker
+    and thread counts, which only make sense in proportion to the machine. A NaN or an infinity
+    is never inside a range.
+    """
 
     low: float | None = None
     high: float | None = None
     low_exclusive: bool = False
+    high_exclusive: bool = False
+    per_core: bool = False
+
+    def upper(self) -> float | None:
+        """``high`` on this machine (``per_core``: times the usable CPU cores)."""
+        if self.high is None or not self.per_core:
+            return self.high
+        return self.high * cpu_cores()
 
     def problem(self, value: Any) -> str | None:
         """"it must be >= 0 and <= 64" when ``value`` is outside, else None."""
-        low, high = self.low, self.high
+        low, high = self.low, self.upper()
+        finite = not isinstance(value, float) or math.isfinite(value)
         too_low = low is not None and (value <= low if self.low_exclusive else value < low)
-        if not too_low and (high is None or value <= high):
+        too_high = high is not None and (value >= high if self.high_exclusive else value > high)
+        if finite and not too_low and not too_high:
             return None
         lo = "" if low is None else f"{'>' if self.low_exclusive else '>='} {low}"
-        hi = "" if high is None else f"<= {high}"
-        return f"it must be {' and '.join(p for p in (lo, hi) if p)}"
+        hi = "" if high is None else f"{'<' if self.high_exclusive else '<='} {high}"
+        bounds = " and ".join(p for p in (lo, hi) if p)
+        text = f"it must be {'a finite number ' if not finite else ''}{bounds}".rstrip()
+        if self.per_core:
+            cores = cpu_cores()
+            text += f" ({self.high:g} per CPU core; {cores} core{'s' if cores != 1 else ''} here)"
+        return text
+
+    def doc_text(self) -> str:
+        """The range as configs/*.yaml comments write it: "1..64", "0 < x <= 1", "0..4 per CPU core"."""
+        high = None if self.high is None else f"{_num(self.high)}{' per CPU core' if self.per_core else ''}"
+        low = None if self.low is None else _num(self.low)
+        if low is not None and high is not None and not (self.low_exclusive or self.high_exclusive):
+            return f"{low}..{high}"
+        lo = "" if low is None else f"{low} {'<' if self.low_exclusive else '<='} "
+        hi = "" if high is None else f" {'<' if self.high_exclusive else '<='} {high}"
+        return f"{lo}x{hi}"
 
 
-def limits(*, low: float | None = None, above: float | None = None, high: float | None = None) -> Mapping[str, object]:
-    """Field metadata: the value must be ``>= low`` (or ``> above``) and ``<= high``; None is always allowed."""
+def limits(
+    *,
+    low: float | None = None,
+    above: float | None = None,
+    high: float | None = None,
+    below: float | None = None,
+    per_core: float | None = None,
+) -> Mapping[str, object]:
+    """Field metadata: the value must be ``>= low`` (or ``> above``) and ``<= high`` (or ``< below``,
+    or ``<= per_core`` × the usable CPU cores); None is always allowed. On a list field the range
+    holds for every item. A NaN or an infinity is always refused."""
     if low is not None and above is not None:
         raise TypeError("give low or above, not both")
-    bound = Limits(above if above is not None else low, high, low_exclusive=above is not None)
+    if sum(v is not None for v in (high, below, per_core)) > 1:
+        raise TypeError("give one of high, below and per_core")
+    top = next((v for v in (high, below, per_core) if v is not None), None)
+    bound = Limits(above if above is not None else low, top, low_exclusive=above is not None,
+                   high_exclusive=below is not None, per_core=per_core is not None)
     return types.MappingProxyType({_LIMITS: bound})
+
+
+def limits_of(metadata: Mapping[str, object]) -> Limits | None:
+    """The range a field's metadata sets, or None."""
+    bound = metadata.get(_LIMITS)
+    return bound if isinstance(bound, Limits) else None
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. under ``taskset`` or a cpuset)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def choices(values: Iterable[object]) -> Mapping[str, object]:
@@ -95,6 +156,7 @@ def check_value(
     metadata = metadata or {}
     if metadata.get(_BOOL_AS_TEXT) and isinstance(value, bool):
         value = str(value).lower()
+    _check_range(value, metadata, key, where, numbers_only=True)  # before coerce: a NaN is told its range
     value = coerce(value, hint, key, where, section=section)
     check_allowed(value, metadata, key, where)
     return value
@@ -107,11 +169,24 @@ def check_allowed(
     allowed = allowed_values(hint, metadata)
     if allowed is not None and not _member(value, allowed):
         raise ConfigError(_choice_message(value, allowed, key, where))
-    bound = metadata.get(_LIMITS)
-    if isinstance(bound, Limits) and value is not None:
-        problem = bound.problem(value)
+    _check_range(value, metadata, key, where)
+
+
+def _check_range(
+    value: Any, metadata: Mapping[str, object], key: str, where: Where | None, numbers_only: bool = False
+) -> None:
+    """``ConfigError`` when ``value`` (each item of a list) is outside the field's limits."""
+    bound = limits_of(metadata)
+    if bound is None or value is None:
+        return
+    items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
+    for index, item in items:
+        if item is None or (numbers_only and not _is_number(item)):
+            continue
+        problem = bound.problem(item)
         if problem is not None:
-            raise ConfigError(f"{_at(where, key)}{key} is {value}; {problem}")
+            shown = key if index is None else f"{key}[{index}]"
+            raise ConfigError(f"{_at(where, key)}{shown} is {item}; {problem}")
 
 
 def coerce(
@@ -162,8 +237,11 @@ def coerce(
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        if _is_number(value):
+            number = float(value) if abs(value) < 2**1023 else math.inf
+            if not math.isfinite(number):
+                raise ConfigError(f"{_at(where, key)}{key} is {value}; it must be a finite number")
+            return number
     elif hint is str:
         if isinstance(value, str):
             return value
@@ -225,6 +303,18 @@ def kind_of(value: Any) -> str:
         return "null"
     names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}
     return names.get(type(value), type(value).__name__)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _num(value: float) -> str:
+    """A bound as a person writes it: 64, 0.5, 3600, 10^8, 1e-06."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        exponent = len(str(int(value))) - 1
+        return f"10^{exponent}" if value >= 10**6 and int(value) == 10**exponent else str(int(value))
+    return f"{value:g}"
 
 
 def _literal(hint: Any) -> Any:

@@ -4,17 +4,18 @@ A schema is a dataclass whose fields are sections (nested dataclasses) or values
 ``int``, ``float``, ``str``, ``Literal[...]`` choices, ``X | None``, unions, ``list[X]``,
 ``dict[K, V]`` (a free-form mapping) and ``Any``; field metadata adds ranges and choices owned
 elsewhere (``segcore.typed_values``: ``limits``, ``choices``, ``BOOL_AS_TEXT``). ``Schema.load``
-lays, in order, the built-in defaults ← a YAML file (``yaml.safe_load`` only) ← dotted ``values``
-← ``--set a.b=c`` overrides (the value parsed as a YAML scalar), builds the dataclasses and runs
-the schema's own check (what one field cannot say: one value against another). Every mistake is
-a ``ConfigError`` of one line that names where the value came from (the file or the ``--set``),
-the key and what to do:
+lays, in order, the built-in defaults ← a YAML file (``segcore.strict_yaml``: safe, a key given
+twice refused) ← dotted ``values`` ← ``--set a.b=c`` overrides (the value parsed as a YAML
+scalar), builds the dataclasses and runs the schema's own check (what one field cannot say: one
+value against another). Every mistake is a ``ConfigError`` of one line that names where the
+value came from (the file or the ``--set``), the key and what to do:
 
-* unreadable YAML → the file, line and column;
+* unreadable YAML, or a key given twice → the file, line and column;
 * an unknown key, at any depth → the nearest valid key ("did you mean 'model.path'?"), or the
   valid keys there;
 * a wrong type → the key, the expected type and the value found;
-* a value outside its choices or range → the allowed values or the bound.
+* a value outside its choices or range (a NaN or an infinity is never inside) → the allowed
+  values or the bounds.
 
 How values are checked (strict types, an integer for a float, a single string for a list of
 strings) is ``segcore.typed_values``'s.
@@ -35,6 +36,7 @@ from typing import Any, Generic, Literal, TypeVar, Union
 import yaml
 
 from segcore.errors import ConfigError
+from segcore.strict_yaml import DuplicateKeyError, load_yaml, yaml_error
 from segcore.typed_values import (
     BOOL_AS_TEXT,
     check_allowed,
@@ -119,12 +121,9 @@ class Schema(Generic[T]):
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {self.what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
-            where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
-            raise ConfigError(f"{self.what} {where}: invalid YAML: {problem}") from None
+            raise ConfigError(yaml_error(exc, f"{self.what} {path}")) from None
         if data is None:
             return {}
         if not isinstance(data, dict):
@@ -138,7 +137,9 @@ class Schema(Generic[T]):
         if not sep or not key:
             raise ConfigError(f"--set {text}: expected key=value, e.g. --set {self.example}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
+        except DuplicateKeyError as exc:
+            raise ConfigError(f"--set {text}: duplicate key {exc.key!r}; keep one of them") from None
         except yaml.YAMLError:
             value = raw  # not YAML: take it as the plain string it looks like
         return key, value

@@ -5,22 +5,24 @@ normalised RGB float tensor to ONE N×K×H×W logits tensor at the input's size 
 
     model = create_model("lraspp_mobilenet_v3_large", num_classes=19)
 
+Every argument has a range (``engines.models.arguments``), checked before anything is allocated.
 The MobileNetV3 models' state-dict keys match torchvision's, so official checkpoints load with
 ``strict=True`` (see docs/torchvision-weights.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import nn
 
+from engines.models.arguments import ModelArgumentError, check_arguments
 from engines.models.deeplabv3 import build_deeplabv3
 from engines.models.lraspp import build_lraspp
 from engines.models.unet import UNet
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = ["ModelArgumentError", "check_model", "create_model", "list_models", "register_model"]
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -34,14 +36,18 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def check_model(name: str, kwargs: Mapping[str, Any]) -> None:
+    """``ModelArgumentError`` (a ``ModelError``) unless ``name`` is registered and every argument in
+    ``kwargs`` is one it takes, inside its range (``engines.models.arguments``); builds nothing."""
+    if name not in _REGISTRY:
+        raise ModelArgumentError(name, None, f"is unknown; registered: {', '.join(list_models())}")
+    check_arguments(name, kwargs)
+
+
 def create_model(name: str, *, num_classes: int, **kwargs: Any) -> nn.Module:
-    try:
-        builder = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be positive, not {num_classes}")
-    return builder(num_classes=num_classes, **kwargs)
+    """The model ``name`` built with ``kwargs``, once ``check_model`` accepts them."""
+    check_model(name, {"num_classes": num_classes, **kwargs})
+    return _REGISTRY[name](num_classes=num_classes, **kwargs)
 
 
 @register_model

@@ -55,7 +55,7 @@ def test_eval_is_deterministic_and_training_step_learns(name: str) -> None:
 def test_unknown_model_and_bad_class_count() -> None:
     with pytest.raises(ValueError, match="registered"):
         create_model("resnet9000", num_classes=3)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="num_classes is 0; it must be >= 1"):
         create_model("unet", num_classes=0)
 
 

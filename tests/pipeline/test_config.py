@@ -190,26 +190,49 @@ def test_every_choice_is_checked_with_the_allowed_values(key: str) -> None:
 
 
 @pytest.mark.parametrize(("key", "value", "bound"), [
-    ("model.threads", -1, ">= 0"),
+    ("model.threads", -1, r">= 0 and <= \d+ \(4 per CPU core; \d+ cores? here\)"),
     ("model.num_classes", 256, ">= 1 and <= 255"),
     ("source.decode_threads", 65, ">= 0 and <= 64"),
     ("source.reconnect.jitter", 1.5, ">= 0.0 and <= 1.0"),
-    ("source.reconnect.max_attempts", -1, ">= 0"),
-    ("source.reconnect.stall_timeout_s", 0, "> 0.0"),
-    ("source.reconnect.open_timeout_s", 0, "> 0.0"),
-    ("source.reconnect.initial_backoff_s", -1, ">= 0.0"),
+    ("source.reconnect.max_attempts", -1, ">= 0 and <= 1000000"),
+    ("source.reconnect.stall_timeout_s", 0, "> 0.0 and <= 3600.0"),
+    ("source.reconnect.open_timeout_s", 0, "> 0.0 and <= 600.0"),
+    ("source.reconnect.initial_backoff_s", -1, ">= 0.0 and <= 3600.0"),
+    ("source.reconnect.max_backoff_s", 3601, ">= 0.0 and <= 3600.0"),
     ("postprocess.ema_alpha", 0, "> 0.0 and <= 1.0"),
     ("postprocess.majority_window", 0, ">= 1 and <= 64"),
     ("render.alpha", -0.5, ">= 0.0 and <= 1.0"),
-    ("runtime.queue_size", 0, ">= 1 and <= 1024"),
-    ("runtime.batch_size", 2000, ">= 1 and <= 1024"),
-    ("runtime.batch_timeout_ms", -1, ">= 0.0"),
-    ("runtime.max_frames", -1, ">= 0"),
+    ("runtime.queue_size", 0, ">= 1 and <= 256"),
+    ("runtime.batch_size", 2000, ">= 1 and <= 256"),
+    ("runtime.batch_timeout_ms", -1, ">= 0.0 and <= 1000.0"),
+    ("runtime.infer_workers", 1000, r">= 0 and <= \d+ \(4 per CPU core; \d+ cores? here\)"),
+    ("runtime.max_frames", -1, ">= 0 and <= 1000000000000"),
 ])
 def test_every_range_is_checked_with_its_bounds(key: str, value: float, bound: str) -> None:
-    shown = float(value) if isinstance(SCHEMA.field(key)[0], type) and SCHEMA.field(key)[0] is float else value
-    with pytest.raises(ConfigError, match=rf"^--set {key}={value}: {key} is {shown}; it must be {bound}$"):
+    with pytest.raises(ConfigError, match=rf"^--set {key}={value}: {key} is {value}; it must be {bound}$"):
         load_config(None, [f"{key}={value}"])
+
+
+@pytest.mark.parametrize("written", [".nan", ".inf", "-.inf", "1.0e+999"])
+@pytest.mark.parametrize("key", ["render.alpha", "runtime.batch_timeout_ms", "source.reconnect.open_timeout_s"])
+def test_nan_and_infinities_are_refused_with_the_range(key: str, written: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^--set {key}={re.escape(written)}: {key} is -?(nan|inf); it must be a finite number >=? 0.0 and <= "):
+        load_config(None, [f"{key}={written}"])
+
+
+def test_preprocess_size_has_a_range_per_side() -> None:
+    assert load_config(None, ["preprocess.size=[16, 8192]"]).preprocess.size == [16, 8192]
+    with pytest.raises(ConfigError, match=r"^--set preprocess.size=\[256, 100000\]: preprocess.size\[1\] is 100000; "
+                                          r"it must be >= 16 and <= 8192$"):
+        load_config(None, ["preprocess.size=[256, 100000]"])
+
+
+def test_a_key_given_twice_in_a_file_is_refused_with_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text("render:\n  alpha: 0.3\n  hud: false\n  alpha: 0.9\n")
+    with pytest.raises(ConfigError, match=rf"^config file {re.escape(str(path))}, line 4, column 3: invalid YAML: "
+                                          r"duplicate key 'alpha' \(first on line 2\); keep one of them$"):
+        load_config(path)
 
 
 def test_the_config_is_frozen() -> None:

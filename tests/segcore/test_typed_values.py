@@ -1,9 +1,11 @@
 """Choices (Literal types, choices metadata) and ranges (limits metadata), checked the same way in a
-tree loaded from YAML and for one value on its own."""
+tree loaded from YAML and for one value on its own; NaN and infinities are never a number."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -11,7 +13,7 @@ from typing import Literal
 import pytest
 
 from segcore.errors import ConfigError
-from segcore.typed_values import BOOL_AS_TEXT, check_value, choices, limits
+from segcore.typed_values import BOOL_AS_TEXT, check_value, choices, cpu_cores, limits, limits_of
 from segcore.typed_yaml import Schema
 
 Mode = Literal["fast", "slow"]
@@ -54,7 +56,7 @@ def test_values_inside_their_choices_and_ranges_load() -> None:
     ("section.mode=null", "section.mode must be a string, got null"),
     ("section.count=0", "section.count is 0; it must be >= 1 and <= 64"),
     ("section.count=65", "section.count is 65; it must be >= 1 and <= 64"),
-    ("section.share=0", r"section.share is 0.0; it must be > 0.0 and <= 1.0"),
+    ("section.share=0", r"section.share is 0; it must be > 0.0 and <= 1.0"),  # as written
     ("section.size=-1", "section.size is -1; it must be >= 0"),
     ("section.count=many", "section.count must be an integer, got string 'many'"),
 ])
@@ -113,3 +115,65 @@ def test_a_frozen_tree_loads_and_round_trips() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.section.count = 4  # type: ignore[misc]
     assert SCHEMA.build(dataclasses.asdict(config)) == config
+
+
+def test_limits_take_one_upper_bound() -> None:
+    with pytest.raises(TypeError):
+        limits(high=1, below=1)
+    with pytest.raises(TypeError):
+        limits(high=1, per_core=1)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinities_are_never_numbers_inside_a_range(value: float) -> None:
+    with pytest.raises(ConfigError, match=r"^share is -?(nan|inf); it must be a finite number > 0.0 and <= 1.0$"):
+        check_value(value, float, "share", metadata=limits(above=0.0, high=1.0))
+    with pytest.raises(ConfigError, match=r"^size is -?(nan|inf); it must be a finite number >= 0$"):
+        check_value(value, float, "size", metadata=limits(low=0))  # a lower bound alone let NaN and inf through
+    with pytest.raises(ConfigError, match=r"^ratio is -?(nan|inf); it must be a finite number$"):
+        check_value(value, float, "ratio")  # no range at all
+    with pytest.raises(ConfigError, match=r"^scales\[1\] is -?(nan|inf); it must be a finite number$"):
+        check_value([1.0, value], list[float], "scales")
+
+
+def test_an_integer_too_large_for_a_float_is_refused_not_an_overflow() -> None:
+    with pytest.raises(ConfigError, match=r"^share is 1{400}; it must be a finite number$"):
+        check_value(int("1" * 400), float, "share")
+    with pytest.raises(ConfigError, match=r"^share is 1{400}; it must be >= 0.0 and <= 1.0$"):
+        check_value(int("1" * 400), float, "share", metadata=limits(low=0.0, high=1.0))
+
+
+def test_a_range_on_a_list_holds_for_every_item() -> None:
+    assert check_value([16, 8192], list[int], "size", metadata=limits(low=16, high=8192)) == [16, 8192]
+    with pytest.raises(ConfigError, match=r"^size\[1\] is 9000; it must be >= 16 and <= 8192$"):
+        check_value([16, 9000], list[int], "size", metadata=limits(low=16, high=8192))
+
+
+def test_an_exclusive_upper_bound() -> None:
+    assert check_value(0.999, float, "beta", metadata=limits(low=0.0, below=1.0)) == 0.999
+    with pytest.raises(ConfigError, match=r"^beta is 1.0; it must be >= 0.0 and < 1.0$"):
+        check_value(1.0, float, "beta", metadata=limits(low=0.0, below=1.0))
+
+
+def test_a_bound_per_cpu_core_grows_with_the_cores_this_process_may_use() -> None:
+    cores = cpu_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    assert check_value(4 * cores, int, "workers", metadata=limits(low=0, per_core=4)) == 4 * cores
+    plural = "s" if cores != 1 else ""
+    with pytest.raises(ConfigError, match=rf"^workers is {4 * cores + 1}; it must be >= 0 and <= {4 * cores} "
+                                          rf"\(4 per CPU core; {cores} core{plural} here\)$"):
+        check_value(4 * cores + 1, int, "workers", metadata=limits(low=0, per_core=4))
+
+
+@pytest.mark.parametrize(("metadata", "text"), [
+    (limits(low=1, high=64), "1..64"),
+    (limits(low=0.0, high=0.5), "0..0.5"),
+    (limits(above=0.0, high=3600.0), "0 < x <= 3600"),
+    (limits(low=0.0, below=1.0), "0 <= x < 1"),
+    (limits(low=0, per_core=4), "0..4 per CPU core"),
+    (limits(low=0, high=10**12), "0..10^12"),
+    (limits(low=0), "0 <= x"),
+])
+def test_doc_text_is_how_the_config_files_write_a_range(metadata: dict, text: str) -> None:
+    bound = limits_of(metadata)
+    assert bound is not None and bound.doc_text() == text

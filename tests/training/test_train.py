@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,60 @@ def test_config_errors_are_clear() -> None:
         load_config(TINY, ["train.device=cuda:x"])
     with pytest.raises(ConfigError, match="does not exist"):
         load_config("configs/train/nope.yaml")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.log_every=0", "train.log_every is 0; it must be >= 1 and <= 100000000"),  # was a ZeroDivisionError
+    ("train.ckpt_every=0", "train.ckpt_every is 0; it must be >= 1 and <= 100000000"),
+    ("train.val_every=0", "train.val_every is 0; it must be >= 1 and <= 100000000"),
+    ("train.seed=-1", "train.seed is -1; it must be >= 0 and <= 4294967295"),  # was NumPy's ValueError
+    ("loss.label_smoothing=2", r"loss.label_smoothing is 2; it must be >= 0.0 and <= 1.0"),  # was torch's
+    ("optim.lr=.nan", r"optim.lr is nan; it must be a finite number > 0.0 and <= 10.0"),
+    ("train.grad_clip=.inf", r"train.grad_clip is inf; it must be a finite number >= 0.0 and <= 1000000.0"),
+    ("optim.betas=[0.9, 1.0]", r"optim.betas\[1\] is 1.0; it must be >= 0.0 and < 1.0"),
+    ("augment.scale=[0.5, .nan]", r"augment.scale\[1\] is nan; it must be a finite number > 0.0 and <= 8.0"),
+    ("schedule.steps=100000000000000", "schedule.steps is 100000000000000; it must be >= 1 and <= 100000000"),
+    ("data.input_size=[256, 100000]", r"data.input_size\[1\] is 100000; it must be >= 8 and <= 8192"),
+    ("train.threads=100000", r"train.threads is 100000; it must be >= 0 and <= \d+ \(4 per CPU core; \d+ cores? here\)"),
+    ("data.render_workers=1000", r"data.render_workers is 1000; it must be >= 0 and <= \d+ \(4 per CPU core"),
+    ("loss.class_weights=[1, .nan]", r"loss.class_weights\[1\] is nan; it must be a finite number >= 0.0 and <= 1000000.0"),
+])
+def test_every_number_has_a_range(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^--set {re.escape(override)}: {message}"):
+        load_config(TINY, ["schedule.warmup_steps=1", override])
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["model.kwargs.depth=99"], r"model.kwargs.depth is 99; it must be >= 1 and <= 8 \(unet\)"),
+    (["model.kwargs.base_channels=100000"], r"model.kwargs.base_channels is 100000; it must be >= 1 and <= 512 \(unet\)"),
+    (["model.kwargs={depth: 7, base_channels: 32}"], r"model.kwargs.depth is 7 with base_channels 32: the widest "
+                                                     r"layer would have 4096 channels; .* must be <= 2048"),
+    (["model.kwargs.dept=3"], r"model.kwargs.dept is not an argument of unet; did you mean 'depth'\?"),
+    (["model.kwargs.depth=2.5"], r"model.kwargs.depth must be an integer, got number 2.5 \(unet\)"),
+    (["model.name=lraspp_mobilenet_v3_small", "model.kwargs={inter_channels: 1000000}"],
+     r"model.kwargs.inter_channels is 1000000; it must be >= 1 and <= 1024 \(lraspp_mobilenet_v3_small\)"),
+    (["model.name=deeplabv3_mobilenet_v3_small", "model.kwargs={atrous_rates: [3, 0]}"],
+     r"model.kwargs.atrous_rates\[1\] is 0; it must be >= 1 and <= 256 \(deeplabv3_mobilenet_v3_small\)"),
+    (["model.name=resnet9000"], r"model.name is 'resnet9000'; allowed values: deeplabv3_mobilenet_v3_large, "),
+])
+def test_model_arguments_are_checked_against_the_builder_when_the_config_loads(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^--set {re.escape(overrides[-1])}: {message}"):
+        load_config(TINY, overrides)
+
+
+def test_a_key_given_twice_in_a_training_config_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(TINY.read_text() + "\ntrain:\n  batch_size: 2\n")
+    with pytest.raises(ConfigError, match=rf"^training config {re.escape(str(path))}, line \d+, column 1: invalid YAML: "
+                                          r"duplicate key 'train' \(first on line \d+\); keep one of them$"):
+        load_config(path)
+
+
+def test_weights_that_cancel_and_nesterov_without_momentum_are_refused() -> None:
+    with pytest.raises(ConfigError, match="loss.ce_weight and loss.dice_weight are both 0"):
+        load_config(TINY, ["loss.ce_weight=0", "loss.dice_weight=0"])
+    with pytest.raises(ConfigError, match="optim.nesterov needs a positive optim.momentum"):
+        load_config(TINY, ["optim.name=sgd", "optim.nesterov=true", "optim.momentum=0"])
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])

@@ -28,6 +28,7 @@ import yaml
 from segcore.errors import SourceError
 from segcore.labels import IGNORE_INDEX, generic_palette
 from segcore.media import IMAGE_SUFFIXES
+from segcore.strict_yaml import load_yaml, yaml_error
 from training.data.datasets import (
     RGB,
     Sample,
@@ -44,9 +45,9 @@ def load_classes(path: Path) -> tuple[tuple[str, ...], tuple[RGB, ...], bool, RG
     if not path.is_file():
         raise SourceError(f"{path} is missing; write one with 'names: [...]' (and optionally 'palette: [[R, G, B], ...]')")
     try:
-        data: Any = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SourceError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        data: Any = load_yaml(path.read_text())
+    except yaml.YAMLError as exc:  # a key given twice included
+        raise SourceError(yaml_error(exc, str(path))) from None
     if isinstance(data, list):
         data = {"names": data}
     if not isinstance(data, dict) or not isinstance(data.get("names"), list) or not data["names"]:
