@@ -24,7 +24,10 @@ from typing import Any
 
 from segcore.errors import OutputError
 
-__all__ = ["check_folder", "check_output_file", "make_folder", "sha256_file", "sha256_text", "write_atomic", "write_json"]
+__all__ = [
+    "check_folder", "check_output_file", "make_folder", "nearest_existing", "probe_writable", "sha256_file", "sha256_text",
+    "write_atomic", "write_json",
+]
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -89,7 +92,7 @@ def check_folder(path: str | Path, what: str) -> Path:
     """Prove that files can be created in the folder ``path`` (``what`` names it in errors), or raise
     an ``OutputError`` that says why not: a file in the way, a read-only or full file system, no
     permission. A folder that does not exist yet is not created: the nearest existing one above it
-    is probed instead. The probe file is removed again."""
+    is probed instead (``probe_writable``)."""
     path = Path(path).expanduser()
     existing = path
     while not existing.exists() and existing != existing.parent:
@@ -101,16 +104,34 @@ def check_folder(path: str | Path, what: str) -> Path:
             raise OutputError(f"{what} {path} is a file, not a folder; give a folder (or a new name)")
         raise OutputError(f"{what} {path} cannot be created: {existing} is a file, not a folder")
     try:
-        handle, probe = tempfile.mkstemp(prefix=".segstream-write-check-", dir=existing)
+        probe_writable(existing)
     except OSError as exc:
         where = "" if existing == path else f" (its nearest existing folder {existing})"
         raise OutputError(
             f"cannot write into the {what} {path}{where}: {exc.strerror or exc}; choose a writable folder"
         ) from None
-    os.close(handle)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
     return path
+
+
+def nearest_existing(path: str | Path) -> Path:
+    """``path`` if it exists, else the nearest of its parents that does (absolute)."""
+    candidate = Path(os.path.abspath(Path(path).expanduser()))
+    for folder in (candidate, *candidate.parents):
+        if folder.exists():
+            return folder
+    return Path(os.path.abspath(os.sep))
+
+
+def probe_writable(folder: str | Path) -> None:
+    """Create a one-byte file in ``folder`` and remove it: ``OSError`` when a file cannot be written
+    there (read-only mount, no permission, a full disk refuses even one byte)."""
+    handle, probe = tempfile.mkstemp(prefix=".segstream-probe-", dir=folder)
+    try:
+        os.write(handle, b"\0")
+    finally:
+        os.close(handle)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
 
 
 def check_output_file(path: str | Path, what: str, *, inputs: Sequence[str | Path] = ()) -> Path:

@@ -15,11 +15,9 @@ symlinks, and raises one ``OutputError`` naming the path for:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from pipeline.config_schema import OutputConfig
 from pipeline.sinks.naming import local_inputs, output_path, partial_path, real_path, same_file
 from pipeline.sources.images import GLOB_CHARS, list_images
 from segcore.errors import OutputError
+from segcore.files import nearest_existing, probe_writable
 from segcore.media import is_image
 
 __all__ = ["PlannedOutput", "check_outputs", "planned_outputs"]
@@ -175,40 +174,17 @@ def _check_writable(item: PlannedOutput, probed: set[Path]) -> None:
                 "give a file name"
             )
         folder = path.parent
-    existing = _nearest_existing(folder)
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         raise OutputError(f"cannot write {item.describe()}: {existing} is a file, not a folder; choose another path")
     key = real_path(existing)
     if key in probed:
         return
     try:
-        _probe(existing)
+        probe_writable(existing)
     except OSError as exc:
         raise OutputError(
             f"cannot write {item.describe()}: no file can be created in {existing} ({exc.strerror}); "
             "choose another folder"
         ) from None
     probed.add(key)
-
-
-def _nearest_existing(folder: Path) -> Path:
-    for candidate in _self_and_parents(Path(os.path.abspath(folder))):
-        if candidate.exists():
-            return candidate
-    return Path(os.path.abspath(os.sep))
-
-
-def _self_and_parents(path: Path) -> Iterator[Path]:
-    yield path
-    yield from path.parents
-
-
-def _probe(folder: Path) -> None:
-    """Create a one-byte file in ``folder`` and remove it (a full disk refuses even one byte)."""
-    fd, name = tempfile.mkstemp(prefix=".segstream-probe-", dir=folder)
-    try:
-        os.write(fd, b"\0")
-    finally:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(name)

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,24 +41,6 @@ def assert_one_error(result: subprocess.CompletedProcess[str], *needles: str, co
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
-
-
-@pytest.fixture
-def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    """An empty folder on a read-only tmpfs: even root cannot create a file in it."""
-    folder = tmp_path / "read_only"
-    folder.mkdir()
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    done = subprocess.run([*sudo, "mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"this test mounts a read-only tmpfs and needs root or password-less sudo: {done.stderr.strip()}")
-    try:
-        with pytest.raises(OSError):
-            (folder / "probe").write_bytes(b"")
-        yield folder
-    finally:
-        subprocess.run([*sudo, "umount", "-l", str(folder)], capture_output=True)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,27 +72,6 @@ def leftovers(folder: Path) -> list[str]:
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
     return write_pyav(tmp_path / "clip.mp4", frames=6)
-
-
-@pytest.fixture
-def mount_tmpfs() -> Iterator[Callable[..., Path]]:
-    """``mount_tmpfs(path, size_kib, read_only=False)``: a real tmpfs there, unmounted afterwards."""
-    mounted: list[Path] = []
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-
-    def mount(path: Path, size_kib: int, *, read_only: bool = False) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        options = f"size={size_kib}k" + (",ro" if read_only else "")
-        done = subprocess.run([*sudo, "mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.fail(f"these tests need to mount a tmpfs (root or password-less sudo): {done.stderr.strip()}")
-        mounted.append(path)
-        return path
-
-    yield mount
-    for path in reversed(mounted):
-        subprocess.run([*sudo, "umount", "-l", str(path)], capture_output=True)
 
 
 # ---- no output may overwrite an input, or another output -------------------------------------------
