@@ -1,6 +1,6 @@
 """The built-in synthetic street stream as a source: ``synthetic://street?seed=7&frames=300&...``.
 
-Frames come from ``streetsim.synthetic.StreetScene`` and carry their ground-truth labels, so
+Frames come from ``streetsim.StreetScene`` and carry their ground-truth labels, so
 the pipeline can measure its accuracy end to end (streamed mIoU). Deterministic for a given URI.
 It is a recording, not a camera (``is_live`` is False); ``source.pace: true`` replays it at its
 fps like a live camera, ``source.loop: true`` repeats it.
