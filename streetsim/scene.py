@@ -7,15 +7,24 @@ people) seen by a moving dashcam or by a fixed surveillance camera, under day/du
 clear/overcast/fog/rain weather, with blur, sensor noise and JPEG artefacts. Frames can be
 rendered in any order. Labels are Cityscapes train IDs (``segcore.labels.CITYSCAPES``), 255 =
 ignore (objects too small to resolve). See docs/synthetic-data.md.
+
+``StreetScene(spec, cache_dir=DIR)`` keeps the drawn frames of a finite video in a file under DIR
+(``frame_cache``): a run that renders every frame in order writes it, later scenes of the same
+spec unpack frames from it instead of drawing them, and give the same bits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streetsim.spec import SyntheticSpec
+
+if TYPE_CHECKING:
+    from streetsim.frame_cache import DrawnFrameCache
 
 # bumped whenever the same (spec, index) renders differently: caches of rendered frames key on it
 GENERATOR_VERSION = 6
@@ -28,12 +37,17 @@ class StreetScene:
     (scenes in different threads are fine; the tiles they share are locked).
     """
 
-    def __init__(self, spec: SyntheticSpec) -> None:
+    def __init__(self, spec: SyntheticSpec, cache_dir: str | Path | None = None) -> None:
+        """``cache_dir``: keep the drawn frames of a finite video there (None, or an endless video: never)."""
         # OpenCV and the drawing code load with the first scene, not on import
+        from streetsim.frame_cache import DrawnFrameCache
         from streetsim.world import World
 
         self.spec = spec
         self._world = World(int(spec.seed), int(spec.width), int(spec.height), spec.camera)
+        self._cache: DrawnFrameCache | None = None
+        if cache_dir is not None and spec.frames is not None:
+            self._cache = DrawnFrameCache(spec, Path(cache_dir), GENERATOR_VERSION)
 
     @property
     def look(self) -> dict[str, str]:
@@ -48,7 +62,25 @@ class StreetScene:
             raise IndexError(f"frame {index} out of range: this video has {self.spec.frames} frames")
         index = int(index)
         rng = np.random.default_rng([int(self.spec.seed) & 0xFFFFFFFF, index, 0xF4A3E])
-        return self._world.render(index / float(self.spec.fps), rng)
+        t = index / float(self.spec.fps)
+        world, cache = self._world, self._cache
+        drawn = cache.get(index) if cache is not None else None
+        if drawn is None:
+            drawn = world.draw(t)
+            if cache is not None:
+                cache.add(index, *drawn)  # before the effects draw over the image
+        image, labels = drawn
+        return world.effects.apply(image, rng, t), labels
+
+    @property
+    def cached(self) -> bool:
+        """Whether every frame comes from the drawn-frame cache (no drawing)."""
+        return self._cache is not None and self._cache.complete
+
+    def close(self) -> None:
+        """Let go of the cache's frames; frames not yet written to it are not written."""
+        if self._cache is not None:
+            self._cache.close()
 
     def __len__(self) -> int:
         """The number of frames; TypeError for an endless video (``frames=None``)."""

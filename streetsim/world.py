@@ -4,8 +4,8 @@ Layers, far to near: sky (precomputed) → ground strips and markings → back o
 parks: all outside the street corridor) → street objects (furniture, parked and moving vehicles,
 people: inside the corridor). The camera always stands inside the corridor, so nothing in the
 back layer can occlude a street object; within each layer objects are painted far to near.
-A fixed camera caches the first three layers once. Camera effects (noise, rain, blur, JPEG) come
-last, on the drawn frame.
+A fixed camera caches the first three layers once. ``draw(t)`` gives the frame before the camera
+effects; ``effects.apply`` (noise, rain, glow, blur, JPEG, seeded per frame) finishes it.
 """
 
 from __future__ import annotations
@@ -80,8 +80,3 @@ class World:
             objs = layers.street_static(cam, zc - 12, zc + STREET_FAR) + layers.moving(cam, t, zc - 12, zc + STREET_FAR)
             layers.paint(cv, sh, objs)
         return cv.img, cv.lab
-
-    def render(self, t: float, frame_rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """The finished frame at time t: drawn, then the camera's effects with this frame's generator."""
-        img, lab = self.draw(t)
-        return self.effects.apply(img, frame_rng, t), lab
