@@ -22,25 +22,27 @@ def test_quick_run_reports_all_sources_side_by_side(tiny_model: Path, tmp_path: 
     result = json.loads((tmp_path / "d.json").read_text())
     assert result["uri"] == "synthetic://street?seed=2026&frames=6&size=160x90&fps=30&camera=dashcam"
     assert Path(result["clip"]).is_file() and result["rounds"] == 2
-    assert result["cache_filled"] is True and len(list((out / "cache").iterdir())) == 1
+    assert result["first_run_filled_the_cache"] is True
+    assert len(list((out / "cache").iterdir())) == 1 and len(list((out / "cache-first-run").iterdir())) == 1
     for name in VARIANTS:
         runs = result["runs"][name]
         assert len(runs) == 2
         assert all(run["frames"] == 6 and run["fps"] > 0 and run["cpu_ms_per_frame"] > 0 for run in runs)
         assert result["fps"][name] == pytest.approx((runs[0]["fps"] + runs[1]["fps"]) / 2, abs=0.01)
-    assert result["first_run"]["frames"] == 6
-    # every round ran all three, and each ratio is the median of the per-round ratios
+    # every round ran all four, and each ratio is the median of the per-round ratios
     rounds = result["per_round_fps"]
     assert [set(r) for r in rounds] == [set(VARIANTS)] * 2
-    ratios = sorted(r["cached"] / r["file"] for r in rounds)
-    assert result["cached_over_file"] == pytest.approx(sum(ratios) / 2, abs=0.002)
+    for top, bottom in (("cached", "file"), ("drawn", "file"), ("first", "drawn")):
+        ratios = [r[top] / r[bottom] for r in rounds]
+        assert result[f"{top}_over_{bottom}"] == pytest.approx(sum(ratios) / 2, abs=0.002)
     # the synthetic runs scored the same frames; the file has no labels to score
     assert result["same_miou"] is True and 0.0 <= result["miou"] <= 1.0
     assert all(run["miou"] is None for run in result["runs"]["file"])
     for key in ("cpu", "cores", "python", "onnxruntime", "opencv", "av", "numpy", "date"):
         assert result["machine"][key], key
     printed = capsys.readouterr().out
-    assert "| synthetic, cached |" in printed and "| file (H.264, decoded) |" in printed
+    for label in ("file (H.264, decoded)", "synthetic, cached", "synthetic, drawn", "synthetic, first run"):
+        assert f"| {label}" in printed
     assert "synthetic cached / file: **" in printed
 
 
