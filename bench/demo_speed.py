@@ -72,15 +72,8 @@ def run_demo(source: str, model: Path, video: Path, cache: str) -> dict[str, Any
     with cache_setting(cache):
         pipe = Pipeline.from_config(config)
         clock = Clock()
-        pipe.start()
-        try:
-            pipe.join()
-        except BaseException:
-            pipe.stop(drain=False)
-            pipe.join(timeout=10.0)
-            raise
+        stats = pipe.run()
         cores, others = clock.cores_busy(), clock.others_busy()
-    stats = pipe.stats()
     # free its decoders and encoders here and now: left to a later collection, a process forked in
     # between (a fork-based worker pool) would try to free PyAV's scaler threads, which it lacks, and hang
     del pipe
