@@ -4,9 +4,11 @@
 frame ``i`` (BGR uint8) and its Cityscapes train-ID labels (uint8, 255 = ignore), a pure function
 of (spec, i). NumPy and OpenCV only; imports nothing of segstream but ``segcore``. Used by the
 pipeline's synthetic source, by training and evaluation, and by the benchmarks. See
-docs/synthetic-data.md; ``python -m streetsim.synthetic`` previews or times it.
+docs/synthetic-data.md; ``python -m streetsim`` previews or times it.
 """
 
-from streetsim.synthetic import CLASSES, GENERATOR_VERSION, REQUIRED_CLASSES, StreetScene, SyntheticSpec
+from streetsim.labels import CLASSES, REQUIRED_CLASSES
+from streetsim.scene import GENERATOR_VERSION, StreetScene
+from streetsim.spec import SyntheticSpec
 
 __all__ = ["CLASSES", "GENERATOR_VERSION", "REQUIRED_CLASSES", "StreetScene", "SyntheticSpec"]

@@ -1,21 +1,43 @@
 """The built-in synthetic street stream as a source: ``synthetic://street?seed=7&frames=300&...``.
 
-Frames come from ``streetsim.synthetic.StreetScene`` and carry their ground-truth labels, so
+Frames come from ``streetsim.StreetScene`` and carry their ground-truth labels, so
 the pipeline can measure its accuracy end to end (streamed mIoU). Deterministic for a given URI.
 It is a recording, not a camera (``is_live`` is False); ``source.pace: true`` replays it at its
 fps like a live camera, ``source.loop: true`` repeats it.
+
+Drawing a 1280×720 street costs more than decoding a video, so the drawn frames of a finite stream
+(up to ``MAX_CACHED_PIXELS``: 600 frames of 1280×720, ~56 MB) are kept on disk after the first run
+that reads it to the end (``streetsim.frame_cache``), in ``out/cache/synthetic/`` under the working
+directory, or in the folder named by the environment variable ``SEGSTREAM_SYNTHETIC_CACHE``
+(``off`` turns the cache off). The frames are the same bits either way.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from pipeline.config_schema import SourceConfig
 from pipeline.frame import Frame
 from pipeline.sources.base import SourceInfo
 from segcore.redact import redact_uri
+
+CACHE_VARIABLE = "SEGSTREAM_SYNTHETIC_CACHE"
+DEFAULT_CACHE = Path("out") / "cache" / "synthetic"  # out/ is git-ignored
+MAX_CACHED_PIXELS = 600 * 1280 * 720  # frames × width × height: bounds the file and the memory holding it
+
+
+def cache_folder(spec: Any) -> Path | None:
+    """Where the drawn frames of ``spec`` (a ``streetsim.SyntheticSpec``) are kept; None: not kept."""
+    setting = os.environ.get(CACHE_VARIABLE)
+    if setting is not None and setting.strip().lower() in ("", "off", "none", "0"):
+        return None
+    if spec.frames is None or spec.frames * spec.width * spec.height > MAX_CACHED_PIXELS:
+        return None
+    return Path(setting).expanduser() if setting else DEFAULT_CACHE
 
 
 class SyntheticSource:
@@ -33,7 +55,7 @@ class SyntheticSource:
         from streetsim import StreetScene, SyntheticSpec
 
         spec = SyntheticSpec.from_uri(self.uri)  # SourceError naming the bad parameter
-        self._scene = StreetScene(spec)
+        self._scene = StreetScene(spec, cache_dir=cache_folder(spec))
         self._length = spec.frames  # None: endless
         self._info = SourceInfo(
             uri=redact_uri(self.uri),
@@ -74,6 +96,8 @@ class SyntheticSource:
 
     def close(self) -> None:
         self._closed.set()
+        if self._scene is not None:
+            self._scene.close()
 
     def stats(self) -> dict[str, int | float | str]:
         return {"frames": self._index, "corrupt_frames": 0}

@@ -565,7 +565,7 @@ def test_stats_is_a_live_snapshot(tiny_model: Path) -> None:
 
 
 def test_synthetic_source_carries_labels_into_the_metrics(tiny_model: Path) -> None:
-    pytest.importorskip("streetsim.synthetic")
+    pytest.importorskip("streetsim")
     from pipeline.sources.synthetic import SyntheticSource
 
     source = SyntheticSource("synthetic://street?seed=1&frames=4&size=640x360", source_id="street")

@@ -157,7 +157,7 @@ def test_colour_baseline_is_far_below_a_model() -> None:
 
 
 def test_preview_cli(tmp_path, capsys) -> None:
-    from streetsim.synthetic import main
+    from streetsim.__main__ import main
 
     assert main(["synthetic://street?seed=2&size=160x90", "--save", str(tmp_path), "--at", "0,3", "--bench", "2"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [

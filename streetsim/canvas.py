@@ -1,83 +1,13 @@
-"""Drawing for the synthetic street scenes: a pinhole camera, near-plane clipping and a canvas that
-fills the image and the label map with the *same* integer polygons (no anti-aliasing), so label
-boundaries equal the drawn pixels exactly.
-
-World coordinates: X to the right of the road's direction, Y up, Z along the road (metres).
-Camera coordinates: x right, y down, z forward.
+"""A canvas that fills the image and the label map with the *same* integer polygons (no anti-aliasing),
+so label boundaries equal the drawn pixels exactly; polygons are clipped at the camera's near plane.
 """
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
-SHIFT = 3  # fillPoly fixed-point bits: sub-pixel vertex positions, smooth motion
-_SCALE = float(1 << SHIFT)
-
-# unit polygons for round shapes (billboards)
-_CIRCLE12 = np.stack([np.cos(np.linspace(0, 2 * np.pi, 12, endpoint=False)),
-                      np.sin(np.linspace(0, 2 * np.pi, 12, endpoint=False))], 1)
-_CIRCLE16 = np.stack([np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False)),
-                      np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))], 1)
-
-
-class Camera:
-    """A pinhole camera at ``pos`` turned by yaw (to the right), pitch (down) and roll."""
-
-    __slots__ = ("pos", "R", "M", "f", "cx", "cy", "near", "width", "height", "tan_half")
-
-    def __init__(self, pos, yaw: float, pitch: float, roll: float, f: float, width: int, height: int,
-                 cx: float | None = None, cy: float | None = None, near: float = 0.35) -> None:
-        cyw, syw = math.cos(yaw), math.sin(yaw)
-        cp, sp = math.cos(pitch), math.sin(pitch)
-        fwd = np.array([syw * cp, -sp, cyw * cp])
-        right = np.array([cyw, 0.0, -syw])
-        down = np.cross(right, fwd)
-        cr, sr = math.cos(roll), math.sin(roll)
-        r2 = cr * right + sr * down
-        d2 = -sr * right + cr * down
-        self.R = np.stack([r2, d2, fwd])
-        self.pos = np.asarray(pos, dtype=np.float64)
-        self.f = float(f)
-        self.width, self.height = width, height
-        self.cx = width / 2.0 if cx is None else cx
-        self.cy = height / 2.0 if cy is None else cy
-        self.near = near
-        self.tan_half = (max(self.cx, width - self.cx) + 2) / self.f
-        # world offset → homogeneous fixed-point pixels (u*z, v*z, z): K (with the fill shift) times R
-        K = np.array([[self.f * _SCALE, 0.0, self.cx * _SCALE], [0.0, self.f * _SCALE, self.cy * _SCALE], [0, 0, 1.0]])
-        self.M = (K @ self.R).T.copy()
-
-    def hom(self, P: np.ndarray) -> np.ndarray:
-        """World points (..., 3) → homogeneous fixed-point image coordinates (..., 3); [..., 2] is depth."""
-        return (P - self.pos) @ self.M
-
-    def depth_of(self, x: float, y: float, z: float) -> float:
-        R, p = self.R, self.pos
-        return R[2, 0] * (x - p[0]) + R[2, 1] * (y - p[1]) + R[2, 2] * (z - p[2])
-
-    def in_view(self, x: float, y: float, z: float, radius: float) -> bool:
-        """Cheap frustum test for a sphere (left/right/near only)."""
-        R, p = self.R, self.pos
-        dx, dy, dz = x - p[0], y - p[1], z - p[2]
-        zc = R[2, 0] * dx + R[2, 1] * dy + R[2, 2] * dz
-        if zc < -radius:
-            return False
-        xc = R[0, 0] * dx + R[0, 1] * dy + R[0, 2] * dz
-        return abs(xc) <= max(zc, 0.0) * self.tan_half + radius * 1.5
-
-    def point(self, x: float, y: float, z: float) -> tuple[float, float, float]:
-        """(u, v, depth) of one world point in pixels; depth may be <= 0 (behind)."""
-        R, p = self.R, self.pos
-        dx, dy, dz = x - p[0], y - p[1], z - p[2]
-        zc = R[2, 0] * dx + R[2, 1] * dy + R[2, 2] * dz
-        if zc <= 1e-6:
-            return 0.0, 0.0, zc
-        xc = R[0, 0] * dx + R[0, 1] * dy + R[0, 2] * dz
-        yc = R[1, 0] * dx + R[1, 1] * dy + R[1, 2] * dz
-        return self.cx + self.f * xc / zc, self.cy + self.f * yc / zc, zc
+from streetsim.camera import SHIFT, Camera
 
 
 def _clip_near(H: np.ndarray, near: float) -> np.ndarray | None:
@@ -292,57 +222,3 @@ _F_X1 = np.array([4, 6, 7, 5])
 _F_Z0 = np.array([0, 2, 6, 4])
 _F_Z1 = np.array([1, 3, 7, 5])
 _F_Y1 = np.array([2, 6, 7, 3])
-
-
-class Billboard:
-    """A local 2-D frame (metres, y up) standing upright at a world point, facing the camera.
-
-    Maps local (a, b) to image pixels affinely: b along the projected vertical, a along the
-    image-perpendicular of it at the depth of the foot point.
-    """
-
-    __slots__ = ("A", "off", "depth", "ppm")
-
-    def __init__(self, cam: Camera, x: float, y: float, z: float, height: float) -> None:
-        u0, v0, d = cam.point(x, y, z)
-        self.depth = d
-        self.ppm = 0.0
-        if d < cam.near:
-            return
-        u1, v1, d1 = cam.point(x, y + height, z)
-        if d1 < cam.near:
-            return
-        ppm = cam.f / d  # pixels per metre at this depth
-        bx, by = (u1 - u0) / height, (v1 - v0) / height
-        n = math.hypot(bx, by) or 1.0
-        ax, ay = -by / n * ppm, bx / n * ppm  # perpendicular to the vertical
-        if ax < 0:
-            ax, ay = -ax, -ay
-        self.A = np.array([[ax * _SCALE, ay * _SCALE], [bx * _SCALE, by * _SCALE]])
-        self.off = np.array([u0 * _SCALE, v0 * _SCALE])
-        self.ppm = ppm
-
-    @property
-    def visible(self) -> bool:
-        return self.ppm > 0.0
-
-    def pts(self, local) -> np.ndarray:
-        """local (..., 2) metres → fixed-point int32 pixels."""
-        return np.rint(np.asarray(local, dtype=np.float64) @ self.A + self.off).astype(np.int32)
-
-
-def circle_local(cx: float, cy: float, r: float, n: int = 12, ry: float | None = None) -> np.ndarray:
-    base = _CIRCLE12 if n == 12 else _CIRCLE16
-    out = base * np.array([r, r if ry is None else ry])
-    out += (cx, cy)
-    return out
-
-
-def segment_quad(x0: float, y0: float, x1: float, y1: float, w0: float, w1: float | None = None) -> np.ndarray:
-    """A quad around the segment (x0,y0)-(x1,y1), width w0 at the start and w1 at the end."""
-    w1 = w0 if w1 is None else w1
-    dx, dy = x1 - x0, y1 - y0
-    n = math.hypot(dx, dy) or 1.0
-    px, py = -dy / n, dx / n
-    return np.array([[x0 + px * w0 / 2, y0 + py * w0 / 2], [x1 + px * w1 / 2, y1 + py * w1 / 2],
-                     [x1 - px * w1 / 2, y1 - py * w1 / 2], [x0 - px * w0 / 2, y0 - py * w0 / 2]])
