@@ -11,26 +11,23 @@ writing an annotated H.264 video) in one process, side by side:
 - **synthetic, cached**: the synthetic source, its drawn frames read from the cache (every demo run
   after the first);
 - **synthetic, drawn**: the synthetic source with the cache off (every frame drawn, as before the cache);
-- **synthetic, first run**: the synthetic source filling an empty cache (the first demo run).
+- **synthetic, first run**: the synthetic source with an empty cache (the first demo run on a fresh
+  clone): its ``open()`` draws the frames into the cache before the run's clock starts.
 
 Each round runs the four in rotated order; fps are medians over rounds, and each ratio is the
 median of the per-round ratios, so both sides of a ratio come from the same minutes. The caches of
-this run live in ``--out`` (chosen through ``SEGSTREAM_SYNTHETIC_CACHE`` for its runs), so the
-demo's own cache is neither used nor changed.
+this run live in ``--out`` (``source.synthetic_cache`` of its runs), so the demo's own cache is
+neither used nor changed.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
 import gc
-import os
 import shlex
 import shutil
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +38,8 @@ from bench.timing import Clock, median
 from pipeline.config import load_config
 from pipeline.config_schema import DEFAULT_SOURCE
 from pipeline.pipeline import Pipeline
-from pipeline.sources.synthetic import CACHE_VARIABLE
 from segcore.errors import OutputError, UserInputError
+from segcore.exits import CommandParser, int_range, run_command
 from segcore.files import write_json
 from segcore.sizes import wh_argument
 from streetsim import StreetScene, SyntheticSpec
@@ -52,28 +49,14 @@ LABELS = {"file": "file (H.264, decoded)", "cached": "synthetic, cached", "drawn
           "first": "synthetic, first run (fills the cache)"}
 
 
-@contextlib.contextmanager
-def cache_setting(value: str) -> Iterator[None]:
-    """``SEGSTREAM_SYNTHETIC_CACHE`` set to ``value`` while the synthetic source opens and runs."""
-    before = os.environ.get(CACHE_VARIABLE)
-    os.environ[CACHE_VARIABLE] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(CACHE_VARIABLE, None)
-        else:
-            os.environ[CACHE_VARIABLE] = before
-
-
-def run_demo(source: str, model: Path, video: Path, cache: str) -> dict[str, Any]:
-    """One run of the demo configuration on ``source``; ``cache`` is the synthetic cache setting."""
-    config = load_config(values={"model.path": str(model), "source.uris": [source], "output.video": str(video)})
-    with cache_setting(cache):
-        pipe = Pipeline.from_config(config)
-        clock = Clock()
-        stats = pipe.run()
-        cores, others = clock.cores_busy(), clock.others_busy()
+def run_demo(source: str, model: Path, video: Path, cache: str | None) -> dict[str, Any]:
+    """One run of the demo configuration on ``source``; ``cache`` is its ``source.synthetic_cache``."""
+    config = load_config(values={"model.path": str(model), "source.uris": [source], "output.video": str(video),
+                                 "source.synthetic_cache": cache})
+    pipe = Pipeline.from_config(config)
+    clock = Clock()
+    stats = pipe.run()
+    cores, others = clock.cores_busy(), clock.others_busy()
     # free its decoders and encoders here and now: left to a later collection, a process forked in
     # between (a fork-based worker pool) would try to free PyAV's scaler threads, which it lacks, and hang
     del pipe
@@ -91,22 +74,11 @@ def run_demo(source: str, model: Path, video: Path, cache: str) -> dict[str, Any
     }
 
 
-def wait_for_cache(spec: SyntheticSpec, folder: Path, timeout_s: float = 60.0) -> bool:
-    """Whether the cache of ``spec`` is complete; the source writes it as it closes, which may outlast the run."""
-    deadline = time.monotonic() + timeout_s
-    while not StreetScene(spec, cache_dir=folder).cached:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def fill_cache(spec: SyntheticSpec, folder: Path) -> None:
     """Draw every frame of ``spec`` once into the cache in ``folder`` (what the demo's first run leaves)."""
     scene = StreetScene(spec, cache_dir=folder)
-    for index in range(len(scene)):
-        scene.render(index)
-    scene.close()  # waits for the file
+    scene.prepare()
+    scene.close()
     if not StreetScene(spec, cache_dir=folder).cached:
         raise OutputError(f"the drawn-frame cache in {folder} could not be written (see the log)")
 
@@ -122,8 +94,8 @@ def measure(spec: SyntheticSpec, model: Path, out: Path, rounds: int) -> dict[st
     shutil.rmtree(cache, ignore_errors=True)
     fill_cache(spec, cache)
     uri = spec.to_uri()
-    sources = {"file": (str(clip), "off"), "cached": (uri, str(cache)), "drawn": (uri, "off"),
-               "first": (uri, str(fresh))}
+    sources: dict[str, tuple[str, str | None]] = {
+        "file": (str(clip), None), "cached": (uri, str(cache)), "drawn": (uri, None), "first": (uri, str(fresh))}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
     per_round = []
     filled = []
@@ -134,8 +106,8 @@ def measure(spec: SyntheticSpec, model: Path, out: Path, rounds: int) -> dict[st
             if name == "first":
                 shutil.rmtree(fresh, ignore_errors=True)
             run = run_demo(source, model, out / f"{name}.mp4", setting)
-            if name == "first":  # its cache is complete before the next run starts
-                filled.append(wait_for_cache(spec, fresh))
+            if name == "first":
+                filled.append(StreetScene(spec, cache_dir=fresh).cached)
             runs[name].append(run)
             this_round[name] = run["fps"]
         per_round.append(this_round)
@@ -192,9 +164,13 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.demo_speed", description=(__doc__ or "").split("\n")[0])
+    return run_command(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = CommandParser(prog="python -m bench.demo_speed", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one round of the first 90 frames")
-    parser.add_argument("--rounds", type=int, help="rounds (default 3, quick 1)")
+    parser.add_argument("--rounds", type=int_range(1, 100), help="rounds (default 3, quick 1)")
     parser.add_argument("--frames", type=int, help="frames of the stream (default 300, quick 90)")
     parser.add_argument("--size", type=wh_argument, help="WIDTHxHEIGHT of the stream (default 1280x720)")
     parser.add_argument("--model", type=Path, help="model file (default: the bundled model)")
@@ -202,20 +178,16 @@ def main(argv: list[str] | None = None) -> int:
                         "the cache and the videos (default out/bench/demo_speed)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    command = "python -m bench.demo_speed " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    try:
-        spec = SyntheticSpec.from_uri(DEFAULT_SOURCE)
-        frames = args.frames if args.frames is not None else (90 if args.quick else spec.frames)
-        overrides: dict[str, Any] = {"frames": frames}
-        if args.size:
-            overrides["width"], overrides["height"] = args.size
-        spec = dataclasses.replace(spec, **overrides)
-        model = args.model or bundled_model()
-        machine = machine_info()
-        result = measure(spec, model, args.out, args.rounds or (1 if args.quick else 3))
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    command = "python -m bench.demo_speed " + " ".join(shlex.quote(a) for a in argv if a != "--debug")
+    spec = SyntheticSpec.from_uri(DEFAULT_SOURCE)
+    frames = args.frames if args.frames is not None else (90 if args.quick else spec.frames)
+    overrides: dict[str, Any] = {"frames": frames}
+    if args.size:
+        overrides["width"], overrides["height"] = args.size
+    spec = dataclasses.replace(spec, **overrides)
+    model = args.model or bundled_model()
+    machine = machine_info()
+    result = measure(spec, model, args.out, args.rounds or (1 if args.quick else 3))
     result.update(command=command.strip(), machine=machine, load_average_end=load_average())
     print(markdown(result))
     if args.json:

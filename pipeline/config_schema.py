@@ -82,6 +82,8 @@ class SourceConfig:
     # PyAV decoder threads for files; 0 = FFmpeg's choice (frame threads)
     decode_threads: int = field(default=1, metadata=limits(low=0, high=64))
     rtsp_transport: RtspTransport = "tcp"
+    # folder for the drawn frames of finite synthetic streams (streetsim.frame_cache); null = draw every time
+    synthetic_cache: str | None = "out/cache/synthetic"
     reconnect: ReconnectConfig = field(default_factory=ReconnectConfig)
 
 

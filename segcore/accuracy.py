@@ -39,6 +39,8 @@ def confusion_matrix(
         )
     if num_classes <= 0:
         raise ValueError(f"num_classes must be positive, got {num_classes}")
+    if prediction.dtype == np.uint8 and target.dtype == np.uint8 and 0 <= ignore_index < 256:
+        return _confusion_u8(prediction, target, num_classes, ignore_index)
     t = target.ravel()
     p = prediction.ravel()
     valid = t != ignore_index
@@ -58,6 +60,25 @@ def confusion_matrix(
             )
     counts = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes).astype(np.int64, copy=False)
+
+
+def _confusion_u8(prediction: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
+    """``confusion_matrix`` of uint8 maps (the pipeline's, per frame): one bincount over 16-bit
+    (target, prediction) pairs, about twice as fast as the general path on a 720p frame."""
+    pairs = target.astype(np.uint16).ravel()
+    pairs <<= 8
+    pairs |= prediction.ravel()
+    full = np.bincount(pairs, minlength=1 << 16).reshape(256, 256)
+    full[ignore_index] = 0
+    k = num_classes
+    for what, counts in (("target", full.sum(axis=1)), ("prediction", full.sum(axis=0))):
+        outside = np.flatnonzero(counts[k:])
+        if outside.size:
+            raise ValueError(
+                f"{what} holds class {k + int(outside[-1])} outside 0..{k - 1} "
+                f"(ignore index {ignore_index}); the label set and the model disagree"
+            )
+    return full[:k, :k].astype(np.int64, copy=True)
 
 
 def iou_per_class(matrix: np.ndarray) -> np.ndarray:

@@ -72,6 +72,21 @@ class StreetScene:
         image, labels = drawn
         return world.effects.apply(image, rng, t), labels
 
+    def prepare(self) -> bool:
+        """Draw every frame into the cache now, unless it holds them already; whether it does after.
+
+        For a caller that wants every later ``render`` to unpack (a stream whose speed is measured
+        from its first frame). A scene without a cache, or a finite video too long for one, returns False.
+        """
+        cache = self._cache
+        if cache is None:
+            return False
+        if not cache.complete:
+            fps = float(self.spec.fps)
+            for index in range(len(self)):
+                cache.add(index, *self._world.draw(index / fps))
+        return cache.complete
+
     @property
     def cached(self) -> bool:
         """Whether every frame comes from the drawn-frame cache (no drawing)."""
