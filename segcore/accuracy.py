@@ -65,10 +65,7 @@ def confusion_matrix(
 def _confusion_u8(prediction: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
     """``confusion_matrix`` of uint8 maps (the pipeline's, per frame): one bincount over 16-bit
     (target, prediction) pairs, about twice as fast as the general path on a 720p frame."""
-    pairs = target.astype(np.uint16).ravel()
-    pairs <<= 8
-    pairs |= prediction.ravel()
-    full = np.bincount(pairs, minlength=1 << 16).reshape(256, 256)
+    full = _pair_counts(prediction, target)
     full[ignore_index] = 0
     k = num_classes
     for what, counts in (("target", full.sum(axis=1)), ("prediction", full.sum(axis=0))):
@@ -79,6 +76,31 @@ def _confusion_u8(prediction: np.ndarray, target: np.ndarray, num_classes: int, 
                 f"(ignore index {ignore_index}); the label set and the model disagree"
             )
     return full[:k, :k].astype(np.int64, copy=True)
+
+
+def _pair_counts(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """256×256 int64 counts of (target, prediction) value pairs of two uint8 maps.
+
+    OpenCV's 2-D histogram when it is installed and the map is small enough for its float32 bins
+    to count exactly (it also lets other threads run: in the pipeline the NumPy path held the
+    interpreter lock for milliseconds per frame); one NumPy bincount over 16-bit pairs otherwise.
+    """
+    if prediction.size < _EXACT_FLOAT32:
+        try:
+            import cv2
+        except ImportError:
+            pass
+        else:
+            channels = [np.ascontiguousarray(target).reshape(-1, 1), np.ascontiguousarray(prediction).reshape(-1, 1)]
+            counts = cv2.calcHist(channels, [0, 1], None, [256, 256], [0, 256, 0, 256])
+            return counts.astype(np.int64)
+    pairs = target.astype(np.uint16).ravel()
+    pairs <<= 8
+    pairs |= prediction.ravel()
+    return np.bincount(pairs, minlength=1 << 16).reshape(256, 256)
+
+
+_EXACT_FLOAT32 = 1 << 24  # every count below this is an exact float32
 
 
 def iou_per_class(matrix: np.ndarray) -> np.ndarray:

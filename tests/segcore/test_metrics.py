@@ -182,3 +182,35 @@ def test_matches_torchmetrics(seed: int) -> None:
     assert ours.miou() == pytest.approx(float(macro), rel=1e-6)
     accuracy = tm.MulticlassAccuracy(num_classes=k, ignore_index=255, average="micro")(p, t)
     assert pixel_accuracy(ours.matrix) == pytest.approx(float(accuracy), rel=1e-6)
+
+
+@pytest.mark.parametrize("num_classes", [1, 2, 19, 21, 255])
+@pytest.mark.parametrize("path", ["histogram", "bincount"])
+def test_uint8_maps_count_like_wide_integers(num_classes: int, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two uint8 maps take a faster path (OpenCV's 2-D histogram, or one bincount of 16-bit pairs for
+    maps too large for its float32 bins): the same matrix as int64 maps, ignore pixels included."""
+    from segcore import accuracy
+
+    if path == "bincount":
+        monkeypatch.setattr(accuracy, "_EXACT_FLOAT32", 0)
+    rng = np.random.default_rng(num_classes)
+    for shape in ((1, 1), (37, 53), (720, 1280)):
+        target = rng.integers(0, num_classes, shape).astype(np.uint8)
+        target[rng.random(shape) < 0.2] = 255
+        prediction = rng.integers(0, num_classes, shape).astype(np.uint8)
+        fast = confusion_matrix(prediction, target, num_classes)
+        wide = confusion_matrix(prediction.astype(np.int64), target.astype(np.int64), num_classes)
+        assert fast.dtype == np.int64 and np.array_equal(fast, wide)
+
+
+@pytest.mark.parametrize("which", ["prediction", "target"])
+def test_uint8_maps_refuse_foreign_classes_with_the_same_message(which: str) -> None:
+    good, bad = np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8)
+    bad[1, 2] = 30
+    pair = (bad, good) if which == "prediction" else (good, bad)
+    messages = []
+    for convert in (np.asarray, lambda a: a.astype(np.int64)):
+        with pytest.raises(ValueError, match=f"{which} holds class 30 outside 0..18") as caught:
+            confusion_matrix(convert(pair[0]), convert(pair[1]), 19)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
