@@ -1,7 +1,7 @@
 """The benchmark clip: a 1280×720 H.264 street scene, made once from the synthetic source and cached.
 
 Every mode decodes the same file, so "the same work" means the same bytes. The clip is rendered by
-``streetsim.synthetic`` (``StreetScene(SyntheticSpec(seed, width, height)).render(i)``) and
+``streetsim`` (``StreetScene(SyntheticSpec(seed, width, height)).render(i)``) and
 encoded with PyAV's libx264 (preset ``veryfast``, CRF 23, yuv420p, 30 fps: what a camera recording or
 a downloaded clip looks like). The name records what made it, so a changed generator or size makes
 a new file instead of reusing a stale one.

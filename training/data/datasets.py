@@ -19,7 +19,7 @@ Synthetic multi-stream syntax: ``seeds`` is a comma list of seeds and inclusive 
 is rendered with every listed camera (seeds × cameras streams). ``frames`` is each stream's length
 and ``every=K`` keeps every K-th frame of it (consecutive frames are nearly identical, so a
 training set made of many streams with ``every`` > 1 is more varied per rendered frame). Every
-other query key (``size``, ``fps``, ...) is passed through to ``streetsim.synthetic``. Samples
+other query key (``size``, ``fps``, ...) is passed through to ``streetsim.SyntheticSpec``. Samples
 are ordered stream by stream (seed-major, then camera), then by frame.
 
 Several specs can be combined with ``open_datasets([...])`` as long as they share a label set.
