@@ -4,12 +4,17 @@ The first failure wins: it names the component (``infer``, ``source cam``, ``sin
 keeps the exception. ``raise_it`` turns it into what ``start()`` or ``join()`` raise: the user's
 own error (a model that cannot be loaded, a camera that cannot be opened) when a component failed
 while starting, else a ``PipelineError`` ("infer failed: RuntimeError: ...").
+
+A source that gives up (``SourceFailed``: a camera that never answered, or was lost and ran out of
+reconnect attempts) is not such a failure: that source ends, marked failed with its reason, and
+the other sources go on. Only when every source has failed does the run fail, with
+``every_source_failed``'s error.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -18,6 +23,29 @@ from segcore.errors import SegstreamError
 from segcore.redact import redact_text
 
 log = logging.getLogger(__name__)
+
+
+class SourceFailed(SegstreamError):
+    """A source gave up: this source is over (the others go on). The message names the source.
+
+    ``exit_code`` says whose fault it is: 2 when the source never delivered a frame (the address,
+    credentials or camera given cannot be used: the user's to fix, exactly as when ``open()``
+    fails), 1 when it delivered frames and was then lost for good (a runtime failure).
+    """
+
+    def __init__(self, message: str, *, delivered_frames: bool) -> None:
+        super().__init__(message)
+        self.delivered_frames = delivered_frames
+        self.exit_code = 1 if delivered_frames else 2
+
+
+def every_source_failed(failed: Mapping[str, SourceFailed]) -> SourceFailed:
+    """The error of a run whose every source gave up: the one source's own, or all of them on one line."""
+    if len(failed) == 1:
+        return next(iter(failed.values()))
+    reasons = "; ".join(f"{source_id}: {exc}" for source_id, exc in failed.items())
+    delivered = any(exc.delivered_frames for exc in failed.values())
+    return SourceFailed(f"every source failed ({reasons})", delivered_frames=delivered)
 
 
 @dataclass(frozen=True)
@@ -29,10 +57,14 @@ class Failure:
     @property
     def detail(self) -> str:
         """The exception in one redacted line: ``RuntimeError: GPU fell off the bus``."""
+        if isinstance(self.exc, SourceFailed):  # its message is complete and names the source
+            return redact_text(str(self.exc))
         return redact_text(describe(self.exc))
 
     def raise_it(self, verb: str = "failed") -> NoReturn:
         """Raise the user's error for a start-up failure, else ``PipelineError("COMPONENT VERB: ...")``."""
+        if isinstance(self.exc, SourceFailed):
+            raise self.exc
         if self.during_start and isinstance(self.exc, SegstreamError) and not isinstance(self.exc, PipelineError):
             raise self.exc
         raise PipelineError(f"{self.component} {verb}: {self.detail}") from self.exc

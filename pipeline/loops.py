@@ -3,7 +3,8 @@
 Each loop ends when its input is closed and empty (or, for a source, at its last frame, at
 ``runtime.max_frames``, or when the pipeline stops) and then closes what it feeds, so the end of
 the sources travels down the chain. A loop that raises reports its component through
-``fail`` and leaves; ``Pipeline`` then stops every other thread.
+``fail`` and leaves; ``Pipeline`` then stops every other thread. A source that gives up
+(``SourceFailed``) ends only its own loop, reported through ``source_failed``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pipeline.config_schema import RuntimeConfig
-from pipeline.failure import quietly
+from pipeline.failure import SourceFailed, quietly
 from pipeline.frame import SegResult
 from pipeline.handoff import Delivery, take_batch
 from pipeline.metrics import Metrics
@@ -38,6 +39,7 @@ class ThreadLoops:
     stopping: threading.Event  # set when the pipeline stops or fails: sources stop reading
     fail: FailureHandler  # records a component's failure and stops the whole pipeline
     close_source: Callable[[SourceSlot], None]  # closes a source once, whoever asks first
+    source_failed: Callable[[SourceSlot, SourceFailed], None]  # a source gave up; the others go on
 
     def source(self, slot: SourceSlot) -> None:
         source = slot.source
@@ -65,6 +67,9 @@ class ThreadLoops:
                 slot.queue.put(frame)
         except QueueClosed:
             pass
+        except SourceFailed as exc:
+            slot_state = "failed"
+            self.source_failed(slot, exc)
         except BaseException as exc:
             if not self.stopping.is_set():
                 slot_state = "failed"

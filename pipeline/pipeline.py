@@ -15,10 +15,12 @@ beat one session on every core: ``docs/benchmarks.md``), one per sink. Its parts
 This module keeps the lifecycle and the failure handling. ``start()`` opens the sources, starts
 the stages and waits until the engine is loaded (a model that cannot be loaded fails here, before
 any frame is read), opens the sinks and starts reading. ``stop()`` asks it to end (draining what is
-queued offline, dropping it live) and returns at once, also while a source read blocks; ``join()``
-waits. If any source, stage or sink fails, the whole pipeline stops, sinks are closed (files stay
-playable) and ``join()`` raises a ``PipelineError`` naming the component. The library installs no
-signal handlers and prints nothing.
+queued offline, dropping it live) and returns at once, also while a source read blocks or a camera
+is being opened; ``join()`` waits, for the sources' threads too. If any stage or sink fails, or a
+source breaks, the whole pipeline stops, sinks are closed (files stay playable) and ``join()``
+raises a ``PipelineError`` naming the component. A source that gives up (a camera that never
+answers or is lost for good: ``SourceFailed``) ends alone, marked failed; when every source has
+failed, ``join()`` raises that error. The library installs no signal handlers and prints nothing.
 """
 
 from __future__ import annotations
@@ -33,16 +35,17 @@ from typing import Any
 
 from pipeline.config_schema import Config
 from pipeline.construction import CheckedModel, build_stages, check_model, parts_from_config
-from pipeline.failure import Failure
+from pipeline.failure import Failure, SourceFailed, every_source_failed, quietly
 from pipeline.lifecycle import PipelineState
 from pipeline.loops import ThreadLoops
 from pipeline.metrics import Metrics
 from pipeline.sinks.base import Sink
 from pipeline.sinks.null import NullSink
 from pipeline.sources.base import Source, SourceInfo
+from pipeline.sources.live import LiveSource
 from pipeline.stats import HudText, run_summary
-from pipeline.threads import PipelineThreads
-from pipeline.topology import Topology
+from pipeline.threads import PipelineThreads, start_thread
+from pipeline.topology import SourceSlot, Topology
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +106,12 @@ class Pipeline:
         self._ended = False  # the end is recorded: metrics finished, stuck sources being closed
         self._stopping = threading.Event()
         self._failure: Failure | None = None
+        self._failed_sources: dict[str, SourceFailed] = {}  # sources that gave up, in the order they did
+        self._opening: Source | None = None  # the source whose open() runs now, during start()
         self._threads = PipelineThreads(self._topology)
         self._loops = ThreadLoops(
-            self._topology, self.metrics, config.runtime, self._stopping, self._fail, self._threads.close_source
+            self._topology, self.metrics, config.runtime, self._stopping, self._fail, self._threads.close_source,
+            self._source_failed,
         )
 
     @classmethod
@@ -149,8 +155,10 @@ class Pipeline:
             self._move(PipelineState.STARTING)
         try:
             self._open_sources()
-            self._start_stages()
-            self._open_sinks()
+            if not self._stopping.is_set():
+                self._start_stages()
+            if not self._stopping.is_set():
+                self._open_sinks()
         except BaseException:
             self._abort()
             self._threads.join(timeout=ABANDON_WAIT_S)
@@ -160,6 +168,10 @@ class Pipeline:
                 self._ended = True
             self.metrics.finish()
             raise
+        if self._stopping.is_set():  # stop() came while starting: nothing more starts, join() ends it
+            self._topology.close_all()
+            self._threads.close_after_failed_start(self._sources)
+            return
         self.metrics.start()
         self._threads.start(self._topology.sinks, self._loops.sink)
         for source_slot in self._topology.sources:
@@ -173,7 +185,9 @@ class Pipeline:
         """Ask the pipeline to end; returns at once (``join()`` waits).
 
         Sources stop reading. ``drain`` (default: True offline, False when any source is live)
-        finishes the frames already queued; otherwise they are dropped (and counted).
+        finishes the frames already queued; otherwise they are dropped (and counted). Called from
+        another thread while ``start()`` runs, it makes ``start()`` return promptly: a camera being
+        opened is closed, and nothing more is started.
         """
         with self._lock:
             if not self._state.active or self._ended:
@@ -182,9 +196,12 @@ class Pipeline:
                     self._ended = True
                 return
             self._move(PipelineState.STOPPING)
+            self._stopping.set()  # under the lock, so that start() opens no further source
+            opening = self._opening
         if drain is None:
             drain = not self.live
-        self._stopping.set()
+        if isinstance(opening, LiveSource):  # its open() waits for a camera: closing it ends the wait now
+            start_thread("source-closer", quietly, opening.close)  # close() may wait a moment for its reader
         self._topology.stop_reading(drain)
         self._threads.close_stuck_sources_later()
 
@@ -257,16 +274,30 @@ class Pipeline:
 
     def stats(self) -> dict[str, Any]:
         """A live, JSON-ready snapshot (also the final summary once the run ended)."""
+        with self._lock:
+            failed_sources = dict(self._failed_sources)
         return run_summary(
             state=self._state, metrics=self.metrics, topology=self._topology, model=self._model,
-            infer=self._stages.infer, failure=self._failure,
+            infer=self._stages.infer, failure=self._failure, failed_sources=failed_sources,
         )
 
     # ------------------------------------------------------------------ start-up
 
     def _open_sources(self) -> None:
         for source in self._sources:
-            info = source.open()
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._opening = source
+            try:
+                info = source.open()
+            except Exception:
+                if self._stopping.is_set():  # closed by stop() as its open began: the stop explains it
+                    return
+                raise
+            finally:
+                with self._lock:
+                    self._opening = None
             self._topology.add_source(source, info)
             self.metrics.add_source(source.source_id)
 
@@ -275,7 +306,7 @@ class Pipeline:
         self._topology.connect(stages.chain, extra_workers=stages.extra_infers, of=stages.infer)
         self._threads.start(self._topology.stages, self._loops.stage)
         for slot in self._topology.stages:  # wait until every stage (the engine above all) is ready
-            while not slot.ready.wait(0.1) and self._failure is None:
+            while not slot.ready.wait(0.1) and self._failure is None and not self._stopping.is_set():
                 pass
             if self._failure is not None:
                 self._failure.raise_it("failed to start")
@@ -301,9 +332,15 @@ class Pipeline:
             if first:
                 self._failure = failure
                 self._move(PipelineState.FAILED)
-        if first:
-            log.error("%s failed: %s", component, failure.detail)
+        if first:  # join() raises it: logged for debugging only, so that it is reported once
+            log.debug("%s failed: %s", component, failure.detail)
         self._abort()
+
+    def _source_failed(self, slot: SourceSlot, exc: SourceFailed) -> None:
+        """A source gave up: the run goes on with the others, and fails in ``_finish`` if none is left."""
+        with self._lock:
+            self._failed_sources[slot.source.source_id] = exc
+        log.debug("source %s gave up: %s", slot.source.source_id, exc)
 
     def _abort(self) -> None:
         """Close and empty every queue so every thread leaves at once; sources close shortly after."""
@@ -321,6 +358,12 @@ class Pipeline:
             if self._ended:
                 return
             self._ended = True
+            sources = self._topology.sources
+            if self._failure is None and sources and len(self._failed_sources) == len(sources):
+                failed = every_source_failed(self._failed_sources)
+                component = f"source {sources[0].source.source_id}" if len(sources) == 1 else "sources"
+                self._failure = Failure(component, failed)
+                self._move(PipelineState.FAILED)
             if self._failure is None:
                 self._move(PipelineState.STOPPED if self._state is PipelineState.STOPPING else PipelineState.FINISHED)
         self._stopping.set()

@@ -31,6 +31,7 @@ def run_summary(
     model: CheckedModel,
     infer: InferStage,
     failure: Failure | None,
+    failed_sources: Mapping[str, BaseException] | None = None,
 ) -> dict[str, Any]:
     """A live, JSON-ready snapshot of a pipeline (its final summary once the run has ended)."""
     snap = metrics.snapshot()
@@ -57,6 +58,8 @@ def run_summary(
         "batch": infer.max_batch,
     }
     summary["live"] = topology.live
+    if failed_sources:  # sources that gave up, each with its reason, also when the others went on
+        summary["failed_sources"] = {source_id: redact_text(str(exc)) for source_id, exc in failed_sources.items()}
     if failure is not None:
         summary["error"] = f"{failure.component}: {failure.detail}"
     return summary
@@ -91,6 +94,8 @@ def summary_keys() -> Mapping[str, str]:
         "miou": "streamed mean IoU against the frames' labels (only when the source has labels)",
         "queues": "queue → policy, capacity, depth, max_depth, puts, dropped",
         "sources": "source id → uri, live, state, frames, frames_read, dropped, fps, latency, the source's own counters",
+        "failed_sources": "source id → why it gave up (only when a source failed; the run fails when all did)",
+        "error": "the component that failed and why (only when the run failed)",
     }
 
 

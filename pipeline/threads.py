@@ -1,10 +1,16 @@
 """The pipeline's threads together: each started under its slot's name, all joined against one
 deadline, and the sources they read closed exactly once.
 
-A source is closed by its own thread when it leaves ``read()``. One that stays blocked in
-``read()`` after the pipeline stopped (a frozen network stream) is closed from a helper thread once
-a grace period has passed: closing a capture while its thread decodes can crash some decoders, so
-that is never done earlier, and it never delays the caller.
+A source is closed by its own thread when it leaves ``read()``. One that stays in ``read()`` after
+the pipeline stopped is closed from a helper thread: a live source at once (its ``close()`` only
+wakes the waiting ``read()``; each capture is released by its own reader thread), any other once
+a grace period has passed (closing a decoder while its thread decodes can crash it). Neither delays
+the caller.
+
+``join()`` returns once the stages and sinks have ended and then the source threads too, which
+leave promptly once their source is closed, so that no thread of the pipeline is still running
+library code when the host goes on (or its interpreter exits: a daemon thread inside OpenCV at
+that moment aborts the process, see ``pipeline.sources.watchdog``).
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ from typing import Any
 
 from pipeline.failure import describe, quietly
 from pipeline.sources.base import Source
+from pipeline.sources.live import LiveSource
 from pipeline.topology import SinkSlot, SourceSlot, StageSlot, Topology
 from segcore.redact import redact_text
 
 log = logging.getLogger(__name__)
 
-SOURCE_CLOSE_GRACE_S = 0.5  # on stop, a source thread gets this long to leave read() by itself
+SOURCE_CLOSE_GRACE_S = 0.5  # on stop, a (non-live) source thread gets this long to leave read() by itself
+# join() waits this long for source threads to end once closed: a live source's read() returns within
+# 0.1 s of close(), and its own close() gives its capture thread 0.5 s to release the capture
+SOURCE_END_WAIT_S = 0.7
 
 
 def start_thread(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
@@ -59,6 +69,9 @@ class PipelineThreads:
         """Give each source thread a moment to leave read() by itself, then close its source."""
 
         def close_stuck() -> None:
+            for slot in self.topology.sources:  # live sources first: nothing to wait for
+                if isinstance(slot.source, LiveSource):
+                    self.close_source(slot)
             deadline = time.monotonic() + SOURCE_CLOSE_GRACE_S
             for slot in self.topology.sources:
                 if slot.thread is not None:
@@ -66,7 +79,9 @@ class PipelineThreads:
                 if slot.thread is None or slot.thread.is_alive():
                     self.close_source(slot)
 
-        if self.topology.sources:
+        with self._lock:
+            open_sources = [slot for slot in self.topology.sources if not slot.closing]
+        if open_sources:
             self._closers.append(start_thread("source-closer", close_stuck))
 
     def close_after_failed_start(self, sources: Sequence[Source]) -> None:
@@ -82,7 +97,7 @@ class PipelineThreads:
                 quietly(sink_slot.sink.close)
 
     def join(self, timeout: float | None) -> bool:
-        """Wait for the stage and sink threads; then, briefly, for stuck sources to be closed."""
+        """Wait for the stage and sink threads; then, briefly, for the sources to be closed and their threads to end."""
         deadline = None if timeout is None else time.monotonic() + timeout
         threads = [s.thread for s in self.topology.stages] + [s.thread for s in self.topology.sinks]
         for thread in threads:
@@ -96,4 +111,10 @@ class PipelineThreads:
             closing_deadline = min(closing_deadline, deadline)
         for closer in list(self._closers):
             closer.join(max(0.0, closing_deadline - time.monotonic()))
+        ending_deadline = time.monotonic() + SOURCE_END_WAIT_S  # nor a read() that ignores close()
+        if deadline is not None:
+            ending_deadline = min(ending_deadline, deadline)
+        for slot in self.topology.sources:
+            if slot.thread is not None:
+                slot.thread.join(max(0.0, ending_deadline - time.monotonic()))
         return True

@@ -7,18 +7,21 @@ and webcams differ only in the ``connect`` callable they pass in.
 Behaviour a caller can rely on:
 
 - ``open()`` starts the first connection and waits up to ``open_timeout_s`` + 1 s for its first
-  frame. Connected: the returned ``SourceInfo`` has the real size. Not connected yet and reconnect
-  enabled: it returns ``SourceInfo`` with ``width == height == 0`` and the source keeps retrying;
-  the size arrives with the first frame (``info`` is updated). Reconnect disabled, or the attempts
-  exhausted: ``SourceError``. So ``open()`` never blocks longer than ``open_timeout_s`` + 1 s.
+  frame. Connected: the returned ``SourceInfo`` has the real size. Not connected and reconnect
+  enabled: it returns ``SourceInfo`` with ``width == height == 0`` and the source keeps retrying
+  (or, when its attempts already ran out, fails at the first ``read()``: the same outcome however
+  fast the attempts ran out); the size arrives with the first frame (``info`` is updated).
+  Reconnect disabled: ``SourceError``. ``close()`` from another thread ends the wait at once (no
+  error). So ``open()`` never blocks longer than ``open_timeout_s`` + 1 s.
 - ``read()`` returns the newest frame really decoded since the previous call. While the stream is
-  down it waits, in slices of 0.1 s, through RECONNECTING and CONNECTING; it returns ``None`` only
-  when the source is over: FAILED (attempts exhausted, or reconnect disabled), STOPPED by
-  ``close()``, or a finite stream (a file served over HTTP) that ended. ``close()`` from another
-  thread makes a waiting ``read()`` return ``None`` within one slice. No black, blank, stale or
-  repeated frame is ever returned; frames that arrive faster than they are read are dropped
-  (newest wins), and so is a frame not yet read when its connection fails; ``dropped_frames``
-  counts both.
+  down it waits, in slices of 0.1 s, through RECONNECTING and CONNECTING. It returns ``None`` when
+  the source is over without a fault: STOPPED by ``close()``, or a finite stream (a file served
+  over HTTP) that ended. A source that gave up (FAILED: attempts exhausted, or a loss with
+  reconnect disabled) raises ``pipeline.failure.SourceFailed`` with the reason, at every call.
+  ``close()`` from another thread makes a waiting ``read()`` return ``None`` within one slice.
+  No black, blank, stale or repeated frame is ever returned; frames that arrive faster than they
+  are read are dropped (newest wins), and so is a frame not yet read when its connection fails;
+  ``dropped_frames`` counts both.
 - The stall watchdog: when no valid frame arrives for ``stall_timeout_s`` (or a connection attempt
   yields none within ``open_timeout_s + stall_timeout_s``) the capture is abandoned, a fresh one is
   made after the backoff, and ``stalls``/``disconnects`` count it. An abandoned reader thread is
@@ -31,7 +34,8 @@ Behaviour a caller can rely on:
   size just flows, ``info`` follows, and ``size_changes`` counts it.
 - ``on_status(SourceStatus)`` is called on every state change, on the thread that called
   ``open``/``read``/``stats``/``close``, never while an internal lock is held and never with
-  credentials in it. An exception in the callback is logged and ignored.
+  credentials in it. An exception in the callback is logged and ignored. Every change is also
+  logged (outages as warnings), at DEBUG when ``on_status`` is given: the host reports them itself.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from typing import TypeGuard
 import numpy as np
 
 from pipeline.config_schema import ReconnectConfig
+from pipeline.failure import SourceFailed
 from pipeline.frame import Frame
 from pipeline.sources.base import SourceInfo
 from pipeline.sources.reconnect import ReconnectMachine, SourceState, SourceStatus
@@ -151,13 +156,15 @@ class LiveSource:
             self._flush()
             if settled:
                 break
-        if state is SourceState.STREAMING or (state is SourceState.STOPPED and not self._closed):
-            return self._info
-        if state is SourceState.FAILED or not self._config.enabled or self._closed:
+        if self._closed or state in (SourceState.STREAMING, SourceState.STOPPED):
+            return self._info  # closed meanwhile by another thread (a stop): read() returns None
+        if not self._config.enabled:
             self.close()
             why = reason if state.terminal else f"no frame within {self._config.open_timeout_s:g} s"
             raise SourceError(f"cannot open {self._uri}: {why}")
-        log.warning("%s: not connected yet (%s); retrying in the background", self._uri, reason)
+        if state is not SourceState.FAILED:  # a FAILED source says so at its first read()
+            level = self._status_level(logging.WARNING)
+            log.log(level, "%s: not connected yet (%s); retrying in the background", self._uri, reason)
         return self._info
 
     def read(self) -> Frame | None:
@@ -172,8 +179,25 @@ class LiveSource:
                     self._cond.wait(wait_s)
                     continue
             self._flush()
-            if frame is not None or done:
+            if frame is not None:
                 return frame
+            if done:
+                self._raise_if_failed()
+                return None
+
+    def _raise_if_failed(self) -> None:
+        """``SourceFailed`` with the reason when the source gave up (a stop or an ended stream is None)."""
+        with self._cond:
+            if self._machine.state is not SourceState.FAILED:
+                return
+            reason, frames = self._machine.reason, self._frames
+        if not frames:
+            raise SourceFailed(f"cannot open {self._uri}: {reason}", delivered_frames=False)
+        if not self._config.enabled:
+            hint = "source.reconnect.enabled=true reconnects"
+        else:
+            hint = "source.reconnect.max_attempts=0 retries for ever"
+        raise SourceFailed(f"{self._uri} was lost after {frames} frames: {reason} ({hint})", delivered_frames=True)
 
     def close(self) -> None:
         """Stop now: a waiting ``read()`` returns None; a capture stuck in a read is left to its thread."""
@@ -368,7 +392,7 @@ class LiveSource:
             with self._cond:
                 statuses, self._outbox = self._outbox, []
             for status in statuses:
-                level = (
+                level = self._status_level(
                     logging.WARNING
                     if status.state in (SourceState.RECONNECTING, SourceState.FAILED)
                     else logging.INFO
@@ -381,3 +405,7 @@ class LiveSource:
                         self._on_status(status)
                     except Exception:  # the host's callback must not take the source down
                         log.exception("%s: on_status callback raised", self._uri)
+
+    def _status_level(self, level: int) -> int:
+        """A state change's log level: ``level``, or DEBUG once ``on_status`` reports the changes."""
+        return logging.DEBUG if self._on_status is not None else level

@@ -22,6 +22,10 @@ RTSP transport (``config.rtsp_transport``):
 - A user who sets ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` themselves takes over: OpenCV then drops its
   TCP-first default, and FFmpeg uses UDP unless the value holds ``rtsp_transport;tcp``.
 
+A stream that does not open is probed once with a plain TCP connection to its host and port, so
+that the reason says which it was: refused, no answer, unknown host, or a server that answered
+but sent no video (FFmpeg says it only on stderr, which the command keeps quiet).
+
 Credentials in the URI are used for the connection only: ``info.uri``, statuses, stats, errors
 and logs show ``rtsp://***@host/...``.
 """
@@ -31,8 +35,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -52,6 +56,8 @@ log = logging.getLogger(__name__)
 SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https")
 _OPTIONS_VAR = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _READ_TIMEOUT_MARGIN_S = 1.0
+_PROBE_TIMEOUT_S = 1.0  # after a failed open, the longest wait for a TCP answer that says why
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
 
 
 class CvCapture:
@@ -143,16 +149,36 @@ def open_ffmpeg_capture(
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
         max(1, round(read_timeout_s * 1000)),
     ]
-    started = time.monotonic()
     with _OPTIONS_GATE.holding(_capture_options(urlsplit(uri).scheme.lower(), transport)):
         capture = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
-        raise ConnectError(
-            f"could not open {redact_uri(uri)} ({time.monotonic() - started:.1f} s): server down or "
-            "unreachable, wrong path or credentials, or no video stream"
-        )
+        raise ConnectError(why_not_opened(uri, min(_PROBE_TIMEOUT_S, open_timeout_s)))
     return CvCapture(capture)
+
+
+def why_not_opened(uri: str, timeout_s: float) -> str:
+    """Why a stream did not open, found by connecting to its host and port (FFmpeg's own message,
+    printed on stderr at error level, is kept quiet by the command: this says it on the status line)."""
+    parts = urlsplit(uri)
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except socket.gaierror:
+        return f"host {host!r} not found (check the address)"
+    except ConnectionRefusedError:
+        return f"connection refused by {where}, nothing listens there (camera or server off, or wrong port)"
+    except TimeoutError:
+        return f"no answer from {where} within {timeout_s:g} s (host down or unreachable)"
+    except OSError as exc:
+        return f"cannot reach {where}: {exc.strerror or type(exc).__name__}"
+    return (
+        f"{where} answers but sent no video (wrong path or credentials, a transport the server refuses, "
+        "or no video track)"
+    )
 
 
 def check_network_uri(uri: str) -> str:

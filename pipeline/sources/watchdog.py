@@ -7,6 +7,14 @@ the capture itself. The owner (``pipeline.sources.live.LiveSource``) never waits
 when the stall watchdog fires it calls ``abandon()`` and starts a fresh reader with a fresh
 capture. The abandoned thread ends on its own when its blocked call returns (bounded by the
 capture's read timeout); until then the owner counts it, and caps how many may pile up.
+
+Every reader thread still running is listed process-wide (``running_captures``), and a host that
+is about to end the process can wait for them (``wait_for_captures``). That matters: a daemon
+thread that is inside OpenCV or FFmpeg while Python 3.11 finalises is ended by ``pthread_exit``,
+whose unwinding through OpenCV's C++ frames aborts the process ("FATAL: exception not rethrown",
+exit 134; measured against a live RTSP server). A reader that is not stuck ends within one frame
+of being abandoned; one blocked in a connect or a frozen read cannot be interrupted, and the host
+must either wait for it (up to the capture's timeouts) or end the process without finalising.
 """
 
 from __future__ import annotations
@@ -23,6 +31,26 @@ import numpy as np
 from segcore.redact import redact_text
 
 log = logging.getLogger(__name__)
+
+_running: set[CaptureReader] = set()  # reader threads started and not yet ended, process-wide
+_running_lock = threading.Lock()
+
+
+def running_captures() -> list[str]:
+    """The names of the capture threads still running in this process (possibly inside native code)."""
+    with _running_lock:
+        return sorted(reader.name for reader in _running)
+
+
+def wait_for_captures(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for every capture thread to end; whether they all did."""
+    deadline = time.monotonic() + timeout
+    with _running_lock:
+        readers = list(_running)
+    for reader in readers:
+        reader.join(max(0.0, deadline - time.monotonic()))
+    with _running_lock:
+        return not _running
 
 
 @dataclass(frozen=True)
@@ -74,11 +102,18 @@ class CaptureReader:
         self._owner = owner
         self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.name = name
         self.started_at = 0.0
 
     def start(self) -> CaptureReader:
         self.started_at = time.monotonic()
-        self._thread.start()
+        with _running_lock:
+            _running.add(self)
+        try:
+            self._thread.start()
+        except BaseException:
+            self._ended()
+            raise
         return self
 
     def abandon(self) -> None:
@@ -95,6 +130,16 @@ class CaptureReader:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        try:
+            self._connect_and_read()
+        finally:
+            self._ended()
+
+    def _ended(self) -> None:
+        with _running_lock:
+            _running.discard(self)
+
+    def _connect_and_read(self) -> None:
         try:
             capture = self._connect()
         except ConnectError as exc:

@@ -157,6 +157,22 @@ def test_stop_is_prompt_while_the_camera_is_frozen(camera: RtspServer, tiny_mode
         camera.thaw()
 
 
+def test_join_returns_once_every_capture_thread_has_ended(camera: RtspServer, tiny_model: Path) -> None:
+    """A run that ends by itself (max_frames) leaves no thread inside OpenCV once ``join()`` has
+    returned: the host may exit at once. (A capture thread still reading when the interpreter
+    finalises is ended by pthread_exit, and its unwinding through OpenCV's C++ aborts the process.)"""
+    recorder = Recorder()
+    config = load_config(None, [*SETTINGS, f"model.path={tiny_model}", "runtime.max_frames=20"],
+                         values={"source.uris": [camera.url]})
+    pipe = Pipeline.from_config(config, sinks=[CallbackSink(recorder.result)], on_status=recorder.status)
+    earlier = set(threading.enumerate())  # an earlier test's abandoned capture may still be ending
+    pipe.start()
+    assert pipe.join(timeout=60)
+    left = [t.name for t in threading.enumerate() if t not in earlier and t.name.startswith(("capture-", "segstream-"))]
+    assert left == []
+    assert pipe.stats()["sources"][next(iter(pipe.sources))]["state"] == "stopped"
+
+
 @pytest.mark.slow
 def test_one_dead_camera_does_not_slow_the_other_three(tiny_model: Path) -> None:
     require_server()

@@ -7,6 +7,7 @@ only. Real RTSP behaviour is tested against a real server in ``test_rtsp.py``.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from pipeline.config_schema import ReconnectConfig
+from pipeline.failure import SourceFailed
 from pipeline.frame import Frame
 from pipeline.sources.live import MAX_ABANDONED_READERS, LiveSource
 from pipeline.sources.reconnect import Backoff, ReconnectMachine, SourceState, SourceStatus
@@ -219,9 +221,11 @@ def make_source(
 
 
 def read_all(source: LiveSource) -> list[Frame]:
+    """Every frame until the source ends (None) or gives up (SourceFailed, which says why)."""
     frames = []
-    while (frame := source.read()) is not None:
-        frames.append(frame)
+    with contextlib.suppress(SourceFailed):
+        while (frame := source.read()) is not None:
+            frames.append(frame)
     return frames
 
 
@@ -276,9 +280,10 @@ def test_stall_abandons_the_hung_capture_and_reconnects() -> None:
     source = make_source(ScriptedConnector([hung, fresh]), replace(FAST, max_attempts=1), statuses)
     source.open()
     values, stamps = [], []
-    while (frame := source.read()) is not None:
-        values.append(int(frame.image[0, 0, 0]))
-        stamps.append(frame.capture_time)
+    with pytest.raises(SourceFailed, match="lost after .* frames"):  # the second capture's attempts run out
+        while (frame := source.read()) is not None:
+            values.append(int(frame.image[0, 0, 0]))
+            stamps.append(frame.capture_time)
     assert_real_and_in_order(values, produced=[1, 2, 3, 4, 5], dropped=source.stats()["dropped_frames"])
     stall = next(s for s in statuses if "stalled" in s.reason)
     last_before = stamps[values.index(2)]  # the hung capture's last frame
@@ -340,14 +345,32 @@ def test_open_returns_size_zero_then_the_first_frame_brings_the_size() -> None:
     source.close()
 
 
-def test_open_raises_when_reconnect_is_disabled_or_attempts_run_out() -> None:
+def test_open_raises_when_reconnect_is_disabled() -> None:
     disabled = make_source(ScriptedConnector([ConnectError("refused")]), replace(FAST, enabled=False))
     with pytest.raises(SourceError, match="refused; reconnect is disabled"):
         disabled.open()
-    limited = make_source(ScriptedConnector([]), replace(FAST, max_attempts=2))
-    with pytest.raises(SourceError, match="gave up after 2"):
-        limited.open()
-    assert limited.read() is None
+
+
+@pytest.mark.parametrize("attempts", [2, 40])
+def test_attempts_that_run_out_fail_at_read_however_fast_they_ran_out(attempts: int) -> None:
+    """Two attempts run out inside open()'s wait, forty after it: the same outcome, at the first read
+    and every read after it, never ``None`` (which would say the stream simply ended)."""
+    limited = make_source(ScriptedConnector([]), replace(FAST, max_attempts=attempts))
+    assert limited.open().width == 0
+    for _ in range(2):
+        with pytest.raises(SourceFailed, match=f"cannot open test://camera: nothing there; gave up after {attempts}") as error:
+            limited.read()
+        assert error.value.exit_code == 2 and not error.value.delivered_frames
+    assert limited.stats()["state"] == "failed"
+
+
+def test_a_source_lost_for_good_is_a_runtime_failure() -> None:
+    source = make_source(ScriptedConnector([ScriptedCapture([image(), FAIL])]), replace(FAST, max_attempts=1))
+    source.open()
+    assert source.read() is not None
+    with pytest.raises(SourceFailed, match="lost after 1 frames: .*gave up after 1") as error:
+        source.read()
+    assert error.value.exit_code == 1 and error.value.delivered_frames
 
 
 def test_a_disconnect_with_reconnect_disabled_ends_the_source() -> None:
@@ -409,8 +432,9 @@ def test_credentials_stay_out_of_statuses_stats_and_errors(caplog: pytest.LogCap
         [ConnectError(f"could not open {secret_uri}"), RuntimeError(f"boom at {secret_uri}")]
     )
     source = make_source(connector, replace(FAST, max_attempts=1), statuses, uri=secret_uri)
-    with caplog.at_level("DEBUG"), pytest.raises(SourceError) as error:
+    with caplog.at_level("DEBUG"), pytest.raises(SourceFailed) as error:
         source.open()
+        source.read()
     seen = [str(error.value), repr(source), source.info.uri, str(source.stats()), caplog.text]
     seen += [s.reason for s in statuses]
     assert "rtsp://***@10.0.0.9/stream" in source.info.uri

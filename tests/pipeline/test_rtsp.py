@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pipeline.config_schema import ReconnectConfig, SourceConfig
+from pipeline.failure import SourceFailed
 from pipeline.sources.network import NetworkSource
 from pipeline.sources.reconnect import SourceState, SourceStatus
 from segcore.errors import ConfigError, SourceError
@@ -61,6 +62,7 @@ class Watcher:
         self.frames: list[tuple[float, tuple[int, int]]] = []  # (time read() returned it, size)
         self.source = NetworkSource(uri, source_id="cam", config=config, on_status=self.statuses.append)
         self.ended_at: float | None = None
+        self.failure: SourceFailed | None = None
         self.size = size
         self._thread = threading.Thread(target=self._consume, daemon=True)
 
@@ -72,8 +74,11 @@ class Watcher:
         return self
 
     def _consume(self) -> None:
-        while (frame := self.source.read()) is not None:
-            self.frames.append((time.monotonic(), frame.size))
+        try:
+            while (frame := self.source.read()) is not None:
+                self.frames.append((time.monotonic(), frame.size))
+        except SourceFailed as exc:  # it gave up, and says why
+            self.failure = exc
         self.ended_at = time.monotonic()
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> float:
@@ -222,7 +227,11 @@ def test_attempts_run_out_and_the_source_ends(server: RtspServer) -> None:
     )
     stats = watcher.source.stats()
     assert stats["state"] == "failed" and "gave up after 2" in str(stats["reason"])
-    assert stats["reconnect_attempts"] == 2 and watcher.source.read() is None
+    assert stats["reconnect_attempts"] == 2
+    assert watcher.failure is not None and watcher.failure.exit_code == 1  # it had streamed: lost at run time
+    assert "was lost after" in str(watcher.failure) and "connection refused" in str(watcher.failure)
+    with pytest.raises(SourceFailed):
+        watcher.source.read()
 
 
 @pytest.mark.rtsp
@@ -230,7 +239,7 @@ def test_reconnect_disabled_ends_at_the_first_loss(server: RtspServer) -> None:
     watcher = Watcher(server.url, enabled=False).start()
     server.kill()
     watcher.wait_for(lambda: watcher.ended_at is not None, STALL_S + SLACK_S, "end of the source")
-    assert watcher.source.stats()["state"] == "failed"
+    assert watcher.source.stats()["state"] == "failed" and watcher.failure is not None
     assert "reconnect is disabled" in watcher.reasons()[-1]
 
 
@@ -253,7 +262,7 @@ def test_the_configured_transport_is_used(server_accepts: str, configured: str, 
             assert source.open().width == 320
             assert source.read() is not None
         else:
-            with pytest.raises(SourceError, match="could not open"):
+            with pytest.raises(SourceError, match="answers but sent no video"):
                 source.open()
         source.close()
     assert os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS") == before
