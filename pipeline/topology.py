@@ -190,7 +190,9 @@ class Topology:
         return total
 
     def stop_reading(self, drain: bool) -> None:
-        """Close the capture queues; unless ``drain``, also drop every frame queued anywhere (counted)."""
+        """Close the capture queues; unless ``drain``, also drop every frame queued before the sinks
+        (counted). A result already handed to the sinks is written by every one of them, so that the
+        outputs agree with each other and with the frame count."""
         for slot in self.sources:
             slot.queue.close()
             if not drain:
@@ -198,8 +200,10 @@ class Topology:
         if not drain:
             if self.credits is not None:
                 self.credits.close()
+            delivered = {id(sink.queue) for sink in self.sinks}
             for queue in self.queues:
-                queue.clear()
+                if id(queue) not in delivered:
+                    queue.clear()
 
     def close_all(self) -> None:
         """Close and empty every queue (and the credits), so that every thread leaves at once."""
