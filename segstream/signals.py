@@ -40,9 +40,9 @@ class SignalStop:
 
     The handler only records the signal (and, on SIGHUP, guards stdout and stderr); ``check()``,
     called from the main thread's loop, asks the pipeline to stop (never from inside the handler,
-    which could interrupt a lock holder). Once a signal was received the handlers stay installed
-    to the end of the process, so that the second delivery of it, arriving after a quick stop, is
-    still recognised as a repeat.
+    which could interrupt a lock holder). Once a signal was received and the run has stopped, the
+    stop signals are ignored to the end of the process, so that the second delivery of one,
+    arriving after a quick stop, cannot kill it with its default action.
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
@@ -58,10 +58,15 @@ class SignalStop:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.received is not None:  # stopping: a late repeat of the request must not kill the process
+        if self.received is None:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
             return
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        # The run has stopped as asked and its outputs are complete. A late repeat of the request
+        # (the second delivery of a wrapper's signal) must not kill the process now, and Python
+        # resets handled signals to their default action while it finalises: ignore them instead.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         now = time.monotonic()
