@@ -18,25 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, SourceFailed
 from segcore.errors import SegstreamError
 from segcore.redact import redact_text
 
 log = logging.getLogger(__name__)
-
-
-class SourceFailed(SegstreamError):
-    """A source gave up: this source is over (the others go on). The message names the source.
-
-    ``exit_code`` says whose fault it is: 2 when the source never delivered a frame (the address,
-    credentials or camera given cannot be used: the user's to fix, exactly as when ``open()``
-    fails), 1 when it delivered frames and was then lost for good (a runtime failure).
-    """
-
-    def __init__(self, message: str, *, delivered_frames: bool) -> None:
-        super().__init__(message)
-        self.delivered_frames = delivered_frames
-        self.exit_code = 1 if delivered_frames else 2
 
 
 def every_source_failed(failed: Mapping[str, SourceFailed]) -> SourceFailed:

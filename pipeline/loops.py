@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pipeline.config_schema import RuntimeConfig
-from pipeline.failure import SourceFailed, quietly
+from pipeline.errors import SourceFailed
+from pipeline.failure import quietly
 from pipeline.frame import SegResult
 from pipeline.handoff import Delivery, take_batch
 from pipeline.metrics import Metrics

@@ -25,6 +25,7 @@ failed, ``join()`` raises that error. The library installs no signal handlers an
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -35,7 +36,8 @@ from typing import Any
 
 from pipeline.config_schema import Config
 from pipeline.construction import CheckedModel, build_stages, check_model, parts_from_config
-from pipeline.failure import Failure, SourceFailed, every_source_failed, quietly
+from pipeline.errors import SourceFailed
+from pipeline.failure import Failure, every_source_failed, quietly
 from pipeline.lifecycle import PipelineState
 from pipeline.loops import ThreadLoops
 from pipeline.metrics import Metrics
@@ -262,6 +264,17 @@ class Pipeline:
     def sinks(self) -> list[Sink]:
         """The sinks results go to, in the order given (outputs from the config first)."""
         return [slot.sink for slot in self._topology.sinks]
+
+    def discard_unfinished(self) -> list[Path]:
+        """For a process that ends at once, unfinalised: each sink removes the files it could never
+        finish (``Sink.discard``); the paths removed. Never waits for a thread."""
+        removed: list[Path] = []
+        for sink in self.sinks:
+            discard = getattr(sink, "discard", None)
+            if discard is not None:
+                with contextlib.suppress(Exception):  # the process is ending: remove what can be removed
+                    removed += discard()
+        return removed
 
     @property
     def batch_size(self) -> int:

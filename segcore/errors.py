@@ -14,6 +14,8 @@ whole tree, with the owner of each error::
      │    ├── ParityError                               engines.errors    an exported graph disagrees with PyTorch
      │    └── BuildLockTimeout (TimeoutError)           engines.errors    another process holds an engine build too long
      └── PipelineError (RuntimeError)                   pipeline.errors   a stage, source or sink failed while running: exit 1
+          └── SourceFailed                              pipeline.errors   a source gave up (the others go on): exit 2 if it never
+                                                                          delivered a frame (the address is the user's to fix), else 1
 
 Every message says what went wrong, where, and what to do, on one line. One mistake raises one
 error type wherever it is detected: a bad synthetic URI is a ``SourceError`` whether the pipeline,

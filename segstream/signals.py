@@ -9,7 +9,8 @@ One Ctrl-C often arrives twice: GNU ``timeout``, ``uv run`` and some supervisors
 child and then to its whole process group, microseconds apart. So a repeat within
 ``REPEAT_WINDOW_S`` of the first signal is the same request and is ignored. The hard exit: a
 Ctrl-C that comes ``REPEAT_WINDOW_S`` or more after the first stop request ends the process at
-once with 130, without finalising anything (the video is left as ``*.partial.mp4``). Further
+once with 130, without finalising anything: the unfinished video files are removed (they could
+never be played) and the line says so. Further
 SIGTERMs and SIGHUPs are ignored: the stop they ask for is under way (a supervisor that will not
 wait sends SIGKILL).
 
@@ -75,7 +76,9 @@ class SignalStop:
         if self.received is None:
             self.received, self._received_at = signum, now
         elif signum == signal.SIGINT and now - self._received_at >= REPEAT_WINDOW_S:
-            sys.stderr.write("\ninterrupted again: exiting now\n")
+            removed = self.pipeline.discard_unfinished()
+            left = f" (removed the unfinished {', '.join(str(p) for p in removed)})" if removed else ""
+            sys.stderr.write(f"\ninterrupted again: exiting now{left}\n")
             sys.stderr.flush()
             os._exit(EXIT_INTERRUPTED)
 

@@ -7,7 +7,9 @@ file, a flushed log); it is idempotent and is called after a failure too.
 
 A sink that writes files may also have ``outputs()``: after ``close``, the files (or folder) that
 exist, each as ``{"kind", "path", "frames"}`` (frames, masks or records it holds). The command
-reports those, and only those, as written.
+reports those, and only those, as written. A sink that keeps an unfinished file while it writes
+may also have ``discard()``: the process ends at once (the user's hard exit), so remove what
+could never be finalised, without waiting for anything; it returns the paths it removed.
 """
 
 from __future__ import annotations

@@ -248,6 +248,23 @@ class VideoSink:
             removed = "the unfinished file was removed" if len(failures) == 1 else "the unfinished files were removed"
             raise OutputError(f"could not finalise video {'; video '.join(failures)}; {removed}")
 
+    def discard(self) -> list[Path]:
+        """The process ends now, unfinalised (a hard exit): remove the unfinished files; never waits.
+
+        An encoder thread may still hold a removed file open; nothing is left once the process ends.
+        """
+        with self._lock:
+            self._closed = True
+        atexit.unregister(self._close_at_exit)
+        removed = []
+        for track in self._tracks.values():
+            if track.encoder is not None and not track.ended:
+                track.ended = True
+                with contextlib.suppress(OSError):
+                    track.partial.unlink()
+                    removed.append(track.partial)
+        return removed
+
     def _close_at_exit(self) -> None:
         try:
             self.close()

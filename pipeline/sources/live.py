@@ -17,7 +17,7 @@ Behaviour a caller can rely on:
   down it waits, in slices of 0.1 s, through RECONNECTING and CONNECTING. It returns ``None`` when
   the source is over without a fault: STOPPED by ``close()``, or a finite stream (a file served
   over HTTP) that ended. A source that gave up (FAILED: attempts exhausted, or a loss with
-  reconnect disabled) raises ``pipeline.failure.SourceFailed`` with the reason, at every call.
+  reconnect disabled) raises ``pipeline.errors.SourceFailed`` with the reason, at every call.
   ``close()`` from another thread makes a waiting ``read()`` return ``None`` within one slice.
   No black, blank, stale or repeated frame is ever returned; frames that arrive faster than they
   are read are dropped (newest wins), and so is a frame not yet read when its connection fails;
@@ -50,7 +50,7 @@ from typing import TypeGuard
 import numpy as np
 
 from pipeline.config_schema import ReconnectConfig
-from pipeline.failure import SourceFailed
+from pipeline.errors import SourceFailed
 from pipeline.frame import Frame
 from pipeline.sources.base import SourceInfo
 from pipeline.sources.reconnect import ReconnectMachine, SourceState, SourceStatus

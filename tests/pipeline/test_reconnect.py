@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from pipeline.config_schema import ReconnectConfig
-from pipeline.failure import SourceFailed
+from pipeline.errors import SourceFailed
 from pipeline.frame import Frame
 from pipeline.sources.live import MAX_ABANDONED_READERS, LiveSource
 from pipeline.sources.reconnect import Backoff, ReconnectMachine, SourceState, SourceStatus

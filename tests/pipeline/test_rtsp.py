@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pipeline.config_schema import ReconnectConfig, SourceConfig
-from pipeline.failure import SourceFailed
+from pipeline.errors import SourceFailed
 from pipeline.sources.network import NetworkSource
 from pipeline.sources.reconnect import SourceState, SourceStatus
 from segcore.errors import ConfigError, SourceError

@@ -289,6 +289,18 @@ def test_a_hard_kill_never_leaves_a_corrupt_file_at_the_final_path(tmp_path: Pat
     assert (tmp_path / "killed.partial.mp4").exists()
 
 
+def test_discard_removes_the_unfinished_file_and_close_then_writes_nothing(tmp_path: Path) -> None:
+    """A hard exit: the file that can never be finalised goes, nothing is left at either path."""
+    sink = VideoSink(tmp_path / "v.mp4")
+    sink.open({"a": info(64, 48)})
+    for index in range(30):
+        sink.write(result(index, 64, 48))
+    assert (tmp_path / "v.partial.mp4").exists()
+    assert sink.discard() == [tmp_path / "v.partial.mp4"]
+    sink.close()
+    assert list(tmp_path.iterdir()) == [] and sink.outputs() == []
+
+
 def test_close_is_idempotent_and_late_writes_are_ignored(tmp_path: Path) -> None:
     sink = VideoSink(tmp_path / "v.mp4")
     sink.open({"a": info(64, 48)})

@@ -151,7 +151,7 @@ SIGNAL_STOP_SCRIPT = (
     "import os, signal, sys, time\n"
     "from pipeline.lifecycle import PipelineState\n"
     "from segstream.signals import SignalStop\n"
-    "class P:\n    live = False\n    state = PipelineState.RUNNING\n    def stop(self): print('stop', flush=True)\n"
+    "class P:\n    live = False\n    state = PipelineState.RUNNING\n    def stop(self): print('stop', flush=True)\n    def discard_unfinished(self): return []\n"
     "with SignalStop(P()) as s:\n"
     "    os.kill(os.getpid(), signal.SIGINT)\n"
     "    time.sleep(0.1)\n"
@@ -179,6 +179,20 @@ def test_second_ctrl_c_a_second_later_exits_at_once() -> None:
     assert result.returncode == 130, result.stderr
     assert took < 1.1 + 3.0  # it did not sit out the 3 s sleep
     assert "exiting now" in result.stderr and result.stdout.count("stop") == 1
+
+
+def test_the_hard_exit_removes_the_unfinished_files_and_says_so(tmp_path: Path) -> None:
+    unfinished = tmp_path / "out.partial.mp4"
+    unfinished.write_bytes(b"half a video")
+    script = SIGNAL_STOP_SCRIPT.replace(
+        "def discard_unfinished(self): return []",
+        f"def discard_unfinished(self):\n        import pathlib; p = pathlib.Path({str(unfinished)!r}); p.unlink(); return [p]",
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", script, "1.1"], capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 130, result.stderr
+    assert not unfinished.exists()
+    assert f"exiting now (removed the unfinished {unfinished})" in result.stderr
 
 
 def test_second_ctrl_c_within_a_second_is_the_same_request() -> None:

@@ -1,0 +1,75 @@
+"""How the run talks and how its process ends.
+
+Messages: one line per state change of a live source, ``warning:`` lines for what the library
+warns about, one ``error:`` line at the end of a failed run. OpenCV and FFmpeg keep their own
+messages to errors and fatal errors (a failed connection is said in the source's status line
+instead) unless ``OPENCV_LOG_LEVEL`` or ``OPENCV_FFMPEG_LOGLEVEL`` is set, or ``--debug`` is given
+(which also shows the library's debug log and the traceback of an error).
+
+How the process ends: a capture thread that is still blocked inside FFmpeg (a camera being
+connected to, or frozen) cannot be interrupted, and Python 3.11 ends such a daemon thread during
+interpreter finalisation with ``pthread_exit``, which aborts the process when it unwinds through
+OpenCV's C++ (exit 134 instead of the run's code). So when such a thread outlives the run, the
+command ends the process without finalising it (``os._exit``), after every output has been
+closed and stdout and stderr flushed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+from segcore.exits import EXIT_INTERRUPTED
+
+CAPTURE_EXIT_WAIT_S = 0.1  # at the end, how long capture threads may take to leave FFmpeg by themselves
+FFMPEG_LOG_FATAL = "8"  # AV_LOG_FATAL: FFmpeg says only what ends it
+
+
+def quiet_native_libraries(debug: bool) -> None:
+    """OpenCV prints errors and worse, FFmpeg fatal errors only, unless the user set their levels or --debug."""
+    if debug:
+        return
+    if "OPENCV_FFMPEG_LOGLEVEL" not in os.environ:  # read when OpenCV's FFmpeg backend first opens
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = FFMPEG_LOG_FATAL
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+class _StderrLines(logging.Handler):
+    """Log records as ``warning: ...`` lines on stderr, printed so that a progress bar stays intact."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(f"{record.levelname.lower()}: {self.format(record)}", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - a message that cannot be shown must not end the run
+            self.handleError(record)
+
+
+def show_library_warnings(debug: bool) -> None:
+    """The packages' warnings (everything with --debug) go to stderr once, in the command's format."""
+    root = logging.getLogger()
+    if not any(isinstance(handler, _StderrLines) for handler in root.handlers):
+        root.addHandler(_StderrLines())
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def end_process(code: int) -> int:
+    """The exit code to return, or the end of the process here when a capture thread is stuck in FFmpeg."""
+    from pipeline.sources.watchdog import wait_for_captures
+
+    try:
+        if wait_for_captures(CAPTURE_EXIT_WAIT_S):
+            return code
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
