@@ -37,9 +37,11 @@ def load_config(
     overrides: Sequence[str] = (),
     *,
     values: Mapping[str, Any] | None = None,
+    value_origins: Mapping[str, str] | None = None,
 ) -> Config:
-    """Defaults ← YAML file ``path`` ← ``values`` (dotted key → value) ← ``overrides`` ("a.b=c")."""
-    return SCHEMA.load(path, overrides, values=values)
+    """Defaults ← YAML file ``path`` ← ``values`` (dotted key → value) ← ``overrides`` ("a.b=c");
+    ``value_origins`` names where values came from (a flag), for the error messages."""
+    return SCHEMA.load(path, overrides, values=values, value_origins=value_origins)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

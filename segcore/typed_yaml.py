@@ -90,14 +90,19 @@ class Schema(Generic[T]):
         overrides: Sequence[str] = (),
         *,
         values: Mapping[str, Any] | None = None,
+        value_origins: Mapping[str, str] | None = None,
     ) -> T:
-        """Defaults ← YAML file ``path`` ← ``values`` (dotted key → value) ← ``overrides`` ("a.b=c")."""
+        """Defaults ← YAML file ``path`` ← ``values`` (dotted key → value) ← ``overrides`` ("a.b=c").
+
+        ``value_origins`` names where a value came from (a command-line flag: ``"--alpha nan"``),
+        for its error message; unnamed values are "setting KEY"."""
         data = self.defaults()
         origins: dict[str, str] = {}
         if path is not None:
             self.merge(data, self.read(path), where=f"{self.what} {path}", origins=origins)
         for key, value in (values or {}).items():
-            self.set_key(data, key, value, where=f"setting {key}", origins=origins)
+            where = (value_origins or {}).get(key, f"setting {key}")
+            self.set_key(data, key, value, where=where, origins=origins)
         for override in overrides:
             key, value = self.parse_override(override)
             self.set_key(data, key, value, where=f"--set {override}", origins=origins)

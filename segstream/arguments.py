@@ -55,22 +55,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """Config file ← command-line flags ← ``--set`` overrides; the demo output when run bare."""
-    flags = {
-        "source.uris": args.sources or None,
-        "output.video": args.output,
-        "model.path": args.model,
-        "render.visualize": args.visualize,
-        "render.alpha": args.alpha,
-        "runtime.max_frames": args.max_frames,
-        "output.masks": args.masks,
-        "output.jsonl": args.jsonl,
-        "output.json": args.json,
-        "output.show": True if args.show else None,
-        "source.mode": "live" if args.live else None,
-        "source.pace": True if args.pace else None,
+    flags = {  # config key → (value, the flag as typed, for error messages)
+        "source.uris": (args.sources or None, "SOURCE"),
+        "output.video": (args.output, "-o"),
+        "model.path": (args.model, "--model"),
+        "render.visualize": (args.visualize, "--visualize"),
+        "render.alpha": (args.alpha, "--alpha"),
+        "runtime.max_frames": (args.max_frames, "--max-frames"),
+        "output.masks": (args.masks, "--masks"),
+        "output.jsonl": (args.jsonl, "--jsonl"),
+        "output.json": (args.json, "--json"),
+        "output.show": (True if args.show else None, "--show"),
+        "source.mode": ("live" if args.live else None, "--live"),
+        "source.pace": (True if args.pace else None, "--pace"),
     }
-    values: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
+    values: dict[str, Any] = {key: value for key, (value, _) in flags.items() if value is not None}
+    origins = {key: f"{flag} {values[key]}" if not isinstance(values[key], bool) else flag
+               for key, (_, flag) in flags.items() if key in values}
     overridden = {item.partition("=")[0].strip() for item in args.set}
     if not args.sources and args.config is None and "output.video" not in values and "output.video" not in overridden:
         values["output.video"] = DEMO_VIDEO  # run bare: the demo writes an annotated video
-    return load_config(args.config, args.set, values=values)
+    return load_config(args.config, args.set, values=values, value_origins=origins)

@@ -56,7 +56,7 @@ EVERY_COMMAND = [
     ["-m", "engines.models.export"], ["-m", "engines.models"], ["-m", "engines.build"], ["-m", "training.train"],
     ["-m", "training.evaluate"], ["-m", "training.colour_baseline"], ["-m", "bench"], ["-m", "bench.soak"],
     ["-m", "tools.int8_probe"], ["-m", "tools.model_card_numbers"], ["-m", "tools.torchvision_fixture"],
-    ["-m", "segstream", "export"],
+    ["-m", "segstream", "export"], ["-m", "streetsim"], ["-m", "bench.demo_speed"],
 ]  # run_stream.py has said usage errors in one line all along (tests/segstream/test_run.py)
 
 
@@ -250,3 +250,15 @@ def test_a_malformed_url_is_a_source_error(uri: str) -> None:
     result = command("run_stream.py", uri, "--set", "output.video=null")
     assert_one_error(result, "malformed URL", uri.partition("://")[0] + "://", "Invalid IPv6 URL")
     assert "secret" not in result.stderr
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["synthetic://street?seed=x"], ["seed='x' is not valid"]),
+    (["--save", "/proc/segstream-preview"], ["cannot create the --save folder /proc/segstream-preview"]),
+    (["--at", "9999", "--save", "{tmp}"], ["--at 9999", "frames 0..299"]),
+])
+def test_the_street_preview_says_what_is_wrong_in_one_line(tmp_path: Path, args: list[str], needles: list[str]) -> None:
+    """``python -m streetsim`` printed its one error on stdout, and a folder it could not create as a traceback."""
+    result = command("-m", "streetsim", *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert_one_error(result, *needles)
+    assert not list(tmp_path.iterdir())

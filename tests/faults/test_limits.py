@@ -105,8 +105,8 @@ def assert_run_never_started(result: subprocess.CompletedProcess[str], tmp_path:
     (["--set", "model.options={spinning: true, spinning: false}"],
      r"--set model.options=\{spinning: true, spinning: false\}: duplicate key 'spinning'; keep one of them"),
     # refused before too, without saying the number must be finite
-    (["--alpha", "nan"], r"setting render.alpha: render.alpha is nan; it must be a finite number >= 0.0 and <= 1.0"),
-    (["--alpha", "inf"], r"setting render.alpha: render.alpha is inf; it must be a finite number >= 0.0 and <= 1.0"),
+    (["--alpha", "nan"], r"--alpha nan: render.alpha is nan; it must be a finite number >= 0.0 and <= 1.0"),
+    (["--alpha", "inf"], r"--alpha inf: render.alpha is inf; it must be a finite number >= 0.0 and <= 1.0"),
 ])
 def test_a_run_setting_outside_its_range_is_refused_before_anything_starts(
     tmp_path: Path, args: list[str], message: str
