@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -30,6 +30,10 @@ Layout = Literal["NCHW", "NHWC"]
 DType = Literal["float32", "float16", "uint8"]
 OutputKind = Literal["logits", "classmap"]
 
+# what an engine can be built in (the TensorRT builder's --precision, model.options.precision);
+# a sidecar's graph precision is fp32 or fp16, int8 comes from calibration at build time
+Precision = Literal["fp32", "fp16", "int8"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -18,9 +18,9 @@ from typing import Any, Literal
 from engines.devices import parse_device
 from engines.engine import Engine
 from engines.errors import EngineUnavailableError, ModelError
-from engines.metadata import ModelMeta, load_for_model
+from engines.metadata import ModelMeta, Precision, load_for_model
 from segcore.errors import ConfigError
-from segcore.typed_values import check_value
+from segcore.typed_values import check_value, limits
 
 OPTIONS_KEY = "model.options"
 OrtOptimization = Literal["all", "extended", "basic", "none"]  # ONNX Runtime's graph optimisation levels
@@ -32,6 +32,7 @@ class Backend:
     suffixes: tuple[str, ...]  # the model files it opens when model.backend is auto
     install: str  # how to get it, for the message when it is missing
     options: Mapping[str, Any] = field(default_factory=dict)  # option name → type, as a config may set them
+    option_limits: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # option name → limits(...)
     code_options: tuple[str, ...] = ()  # keyword arguments only code can pass (objects: a module, a fake runtime)
 
 
@@ -45,12 +46,13 @@ BACKENDS: dict[str, Backend] = {
         "pip install 'segstream[train]' (CPU machines: pip install torch==2.13.0)",
         options={"half": bool | None, "channels_last": bool | None, "cuda_graph": bool | None, "compile": bool,
                  "max_batch": int},
+        option_limits={"max_batch": limits(low=1, high=1024)},  # frames per call; CUDA graphs are captured per size
         code_options=("model",),
     ),
     "tensorrt": Backend(
         "engines.backends.tensorrt:TensorRTEngine", (".engine", ".plan"),
         "pip install 'segstream[gpu]' on a machine with an NVIDIA GPU and driver",
-        options={"cuda_graph": bool, "precision": str | None, "rebuild": bool},
+        options={"cuda_graph": bool, "precision": Precision | None, "rebuild": bool},
         code_options=("build_options", "tensorrt_module", "cuda_runtime"),
     ),
 }
@@ -91,7 +93,7 @@ def check_options(
         if code and name in entry.code_options:
             checked[name] = value
         elif name in entry.options:
-            checked[name] = check_value(value, entry.options[name], key, where)
+            checked[name] = check_value(value, entry.options[name], key, where, entry.option_limits.get(name))
         else:
             at = f"{where(key)}: " if where is not None else ""
             close = difflib.get_close_matches(str(name), list(entry.options), n=1, cutoff=0.6)

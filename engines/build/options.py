@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engines.metadata import PRECISIONS, Precision
 from segcore.errors import UserInputError
 
-PRECISIONS = ("fp32", "fp16", "int8")
+__all__ = ["HARDWARE_COMPAT", "PRECISIONS", "BuildOptions", "Precision", "calibration_source", "check_choices"]
+
 # --hardware-compat choice -> TensorRT's HardwareCompatibilityLevel member
 HARDWARE_COMPAT = {"none": "NONE", "ampere+": "AMPERE_PLUS", "same-cc": "SAME_COMPUTE_CAPABILITY"}
 

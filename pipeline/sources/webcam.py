@@ -19,6 +19,7 @@ Linux the platform's default camera backend is used and the device check is skip
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import cv2
 
-from pipeline.config_schema import SourceConfig
+from pipeline.config_schema import MAX_SIDE, MIN_SIDE, SourceConfig
 from pipeline.sources.base import SourceInfo
 from pipeline.sources.live import LiveSource, StatusCallback
 from pipeline.sources.network import CvCapture
@@ -105,8 +106,10 @@ def _settings(uri: str, query: str) -> CameraSettings:
     fourcc = values.get("fourcc")
     if fourcc is not None and len(fourcc) != 4:
         raise SourceError(f"{uri!r}: fourcc must be four characters, such as MJPG or YUYV")
-    if any(v is not None and v <= 0 for v in (width, height, fps)):
-        raise SourceError(f"{uri!r}: width, height and fps must be positive")
+    if any(v is not None and not MIN_SIDE <= v <= MAX_SIDE for v in (width, height)):
+        raise SourceError(f"{uri!r}: width and height must be whole numbers in {MIN_SIDE}..{MAX_SIDE}")
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= 1000):
+        raise SourceError(f"{uri!r}: fps must be a number in (0, 1000]")
     return CameraSettings(width, height, fps, fourcc)
 
 

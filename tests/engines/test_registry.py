@@ -123,3 +123,15 @@ def test_open_engine_refuses_a_bad_option_or_device_before_loading_anything(tiny
     engine = open_engine(tiny_model, device="cpu", optimization="basic", spinning=False)
     assert engine.device == "cpu"
     engine.close()
+
+
+@pytest.mark.parametrize(("backend", "options", "message"), [
+    ("torch", {"max_batch": 0}, r"model.options.max_batch is 0; it must be >= 1 and <= 1024"),  # once accepted
+    ("torch", {"max_batch": 100_000}, r"model.options.max_batch is 100000"),
+    ("tensorrt", {"precision": "fp8"}, r"model.options.precision is 'fp8'; allowed values: fp32, fp16, int8"),
+])
+def test_option_values_outside_their_range_or_choices_are_config_errors(backend: str, options: dict, message: str) -> None:
+    from engines.registry import check_options
+
+    with pytest.raises(ConfigError, match=message):
+        check_options(backend, options)

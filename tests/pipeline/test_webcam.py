@@ -52,7 +52,10 @@ def test_uri_forms(uri: str, device: int | str, path: str, settings: CameraSetti
         ("v4l2:///dev/video0?zoom=2", "unknown camera setting 'zoom'"),
         ("v4l2:///dev/video0?width=wide", "whole numbers"),
         ("v4l2:///dev/video0?fourcc=MJ", "four characters"),
-        ("v4l2:///dev/video0?fps=0", "positive"),
+        ("v4l2:///dev/video0?fps=0", r"fps must be a number in \(0, 1000\]"),
+        ("v4l2:///dev/video0?fps=nan", r"fps must be a number in \(0, 1000\]"),  # once accepted
+        ("v4l2:///dev/video0?fps=inf", r"fps must be a number in \(0, 1000\]"),  # once accepted
+        ("v4l2:///dev/video0?width=100000", r"in 16\.\.8192"),  # once accepted
     ],
 )
 def test_bad_uris_are_source_errors(uri: str, message: str) -> None:

@@ -175,6 +175,9 @@ def colours_to_index(
 # --------------------------------------------------------------------------------------- synthetic
 
 
+MAX_SEEDS = 100_000  # streams in one dataset spec: far beyond any training set here, and a list that fits in memory
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"1-4,9,12-13"`` → ``[1, 2, 3, 4, 9, 12, 13]`` (inclusive ranges, order kept, no repeats)."""
     seeds: list[int] = []
@@ -184,17 +187,16 @@ def parse_seeds(text: str) -> list[int]:
             continue
         lo, sep, hi = part.partition("-")
         try:
-            if sep:
-                a, b = int(lo), int(hi)
-                if b < a:
-                    raise SourceError(f"seed range {part!r} runs backwards; write it as {b}-{a}")
-                seeds.extend(range(a, b + 1))
-            else:
-                seeds.append(int(part))
+            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
         except ValueError:
             raise SourceError(
                 f"cannot read seeds {text!r}: use integers and inclusive ranges, e.g. seeds=1-20 or seeds=1-4,9"
             ) from None
+        if b < a:
+            raise SourceError(f"seed range {part!r} runs backwards; write it as {b}-{a}")
+        if len(seeds) + (b - a + 1) > MAX_SEEDS:
+            raise SourceError(f"seeds={text!r} names more than {MAX_SEEDS:,} seeds; split the dataset into smaller specs")
+        seeds.extend(range(a, b + 1))
     if not seeds:
         raise SourceError(f"seeds={text!r} names no seed")
     if len(set(seeds)) != len(seeds):
