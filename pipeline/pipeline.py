@@ -31,6 +31,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from pipeline.topology import SourceSlot, Topology
 
 log = logging.getLogger(__name__)
 
+MAX_OPENING = 32  # sources opened at once during start()
 ABANDON_WAIT_S = 10.0  # after a failed start or an exception in the host, the wait for the threads
 
 
@@ -109,7 +111,7 @@ class Pipeline:
         self._stopping = threading.Event()
         self._failure: Failure | None = None
         self._failed_sources: dict[str, SourceFailed] = {}  # sources that gave up, in the order they did
-        self._opening: Source | None = None  # the source whose open() runs now, during start()
+        self._opening: set[Source] = set()  # the sources whose open() runs now, during start()
         self._threads = PipelineThreads(self._topology)
         self._loops = ThreadLoops(
             self._topology, self.metrics, config.runtime, self._stopping, self._fail, self._threads.close_source,
@@ -199,11 +201,12 @@ class Pipeline:
                 return
             self._move(PipelineState.STOPPING)
             self._stopping.set()  # under the lock, so that start() opens no further source
-            opening = self._opening
+            opening = list(self._opening)
         if drain is None:
             drain = not self.live
-        if isinstance(opening, LiveSource):  # its open() waits for a camera: closing it ends the wait now
-            start_thread("source-closer", quietly, opening.close)  # close() may wait a moment for its reader
+        for source in opening:
+            if isinstance(source, LiveSource):  # its open() waits for a camera: closing it ends the wait now
+                start_thread("source-closer", quietly, source.close)  # close() may wait a moment for its reader
         self._topology.stop_reading(drain)
         self._threads.close_stuck_sources_later()
 
@@ -297,20 +300,38 @@ class Pipeline:
     # ------------------------------------------------------------------ start-up
 
     def _open_sources(self) -> None:
-        for source in self._sources:
+        """Open every source, at the same time (a camera may take its whole open timeout to answer:
+        N of them one after another would take N times as long), then add them in their order. The
+        first error in source order is raised; the sources opened meanwhile are closed by the caller."""
+        infos: list[SourceInfo | None] = [None] * len(self._sources)
+        errors: list[BaseException | None] = [None] * len(self._sources)
+
+        def open_one(index: int) -> None:
+            source = self._sources[index]
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self._opening = source
+                self._opening.add(source)
             try:
-                info = source.open()
-            except Exception:
-                if self._stopping.is_set():  # closed by stop() as its open began: the stop explains it
-                    return
-                raise
+                infos[index] = source.open()
+            except BaseException as exc:  # handed to start()'s thread, which raises it
+                errors[index] = exc
             finally:
                 with self._lock:
-                    self._opening = None
+                    self._opening.discard(source)
+
+        if len(self._sources) == 1:
+            open_one(0)
+        else:
+            with ThreadPoolExecutor(min(MAX_OPENING, len(self._sources)), thread_name_prefix="source-open") as pool:
+                list(pool.map(open_one, range(len(self._sources))))
+        for source, info, error in zip(self._sources, infos, errors, strict=True):
+            if error is not None:
+                if self._stopping.is_set():  # closed by stop() as its open began: the stop explains it
+                    return
+                raise error
+            if info is None:  # stop() came before this source was opened
+                return
             self._topology.add_source(source, info)
             self.metrics.add_source(source.source_id)
 

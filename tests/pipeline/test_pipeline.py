@@ -415,6 +415,28 @@ def test_several_sources_are_served_fairly(tiny_model: Path) -> None:
         assert [r.frame.index for r in sink.results if r.frame.source_id == s] == list(range(30))
 
 
+class SlowToOpen(ListSource):
+    """Its open() returns only once every source of the run is opening: proof that they open at once."""
+
+    def __init__(self, source_id: str, everyone: threading.Barrier) -> None:
+        super().__init__(source_id, 3)
+        self.everyone = everyone
+
+    def open(self) -> SourceInfo:
+        self.everyone.wait()  # BrokenBarrierError after its timeout when the sources open one by one
+        return self.info
+
+
+def test_sources_open_at_the_same_time_and_keep_their_order(tiny_model: Path) -> None:
+    """N cameras that each take their open timeout to answer must not take N times as long to start."""
+    everyone = threading.Barrier(3, timeout=10)
+    sink = RecordingSink()
+    pipe = Pipeline([SlowToOpen(name, everyone) for name in ("c", "a", "b")], sink, model=tiny_model)
+    pipe.run()
+    assert list(pipe.sources) == ["c", "a", "b"]
+    assert {sid: sum(r.frame.source_id == sid for r in sink.results) for sid in "cab"} == {"c": 3, "a": 3, "b": 3}
+
+
 def test_a_finished_or_dead_source_does_not_stall_the_others(tiny_model: Path) -> None:
     short = ListSource("short", 3)
     dead = ListSource("dead", 100, live=True, block_at=0)  # never delivers a frame
