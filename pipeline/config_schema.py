@@ -137,6 +137,26 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """The HTTP server (``--serve HOST:PORT``, package ``serve``): off while ``port`` is null."""
+
+    host: str = "127.0.0.1"  # the address to listen on; 0.0.0.0 opens it to the network
+    port: int | None = field(default=None, metadata=limits(low=0, high=65535))  # null: no server; 0: a free port
+    token: str | None = None  # when set, every request but /healthz needs "Authorization: Bearer TOKEN" (or ?token=)
+    # the largest image body POST /v1/segment accepts (64 MiB holds an uncompressed 4K frame twice)
+    max_upload_bytes: int = field(default=16 * 1024 * 1024, metadata=limits(low=1024, high=64 * 1024 * 1024))
+    jpeg_quality: int = field(default=80, metadata=limits(low=10, high=100))  # of the MJPEG streams and snapshots
+    # JPEGs encoded per second and stream at most (one encode per new frame, shared by every viewer)
+    stream_fps: float = field(default=15.0, metadata=limits(above=0.0, high=120.0))
+    # a source without a new frame for this long shows a placeholder (its state, the time since its last frame)
+    placeholder_after_s: float = field(default=1.0, metadata=limits(above=0.0, high=60.0))
+    max_viewers: int = field(default=100, metadata=limits(low=1, high=10_000))  # MJPEG connections at once, all streams
+    # POST /v1/segment: requests run one at a time per worker (each its own engine); more waiting get 503
+    segment_workers: int = field(default=1, metadata=limits(low=1, high=16))
+    segment_queue: int = field(default=16, metadata=limits(low=1, high=1024))
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -145,3 +165,4 @@ class Config:
     render: RenderConfig = field(default_factory=RenderConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)

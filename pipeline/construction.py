@@ -130,6 +130,13 @@ class Stages:
     infer: InferStage  # the chain's infer stage; its engine tells what ran (backend, device, batch)
     extra_infers: list[InferStage]  # further workers of the infer stage, each with its own engine
 
+    @property
+    def render(self) -> RenderStage:
+        stage = self.chain[-1]
+        if not isinstance(stage, RenderStage):
+            raise TypeError(f"the last stage is {type(stage).__name__}, not RenderStage")
+        return stage
+
 
 def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] | None) -> Stages:
     """The stages for ``config`` on ``model``; ``hud`` gives the text drawn on each frame (None: no HUD)."""

@@ -76,6 +76,25 @@ class LatencyHistogram:
     def summary(self) -> dict[str, float | None]:
         return {f"p{q}": _round(self.percentile(q)) for q in PERCENTILES}
 
+    def cumulative(self, bounds_ms: Sequence[float]) -> list[int]:
+        """For each bound (ascending, ms), how many durations fell in buckets that end at or below
+        it: the ``le`` counts of a Prometheus histogram, exact to within one bucket (5 %)."""
+        cumulative = np.cumsum(self.counts)
+        found = []
+        for bound in bounds_ms:
+            if bound < self.MIN_MS:
+                found.append(0)
+                continue
+            # bucket i (1-based) holds [edge(i), edge(i + 1)); the buckets ending at or below bound
+            last = min(self.BUCKETS, int(math.log(bound / self.MIN_MS) / self._log_ratio + 1e-9))
+            found.append(int(cumulative[last]))
+        return found
+
+    def copy(self) -> LatencyHistogram:
+        other = LatencyHistogram()
+        other.merge(self)
+        return other
+
     def merge(self, other: LatencyHistogram) -> None:
         self.counts += other.counts
         self.count += other.count
@@ -233,6 +252,15 @@ class Metrics:
                 sources[source_id] = section
             data["sources"] = sources
             return data
+
+    def histograms(self) -> dict[str, dict[str, LatencyHistogram]]:
+        """Copies of the latency histograms: ``{"stage": {stage: h}, "e2e": {source_id: h}}``, for
+        an exporter (Prometheus) that reads them off the data path."""
+        with self._lock:
+            return {
+                "stage": {name: h.copy() for name, h in self._stages.items()},
+                "e2e": {source_id: s.e2e.copy() for source_id, s in self._sources.items()},
+            }
 
     def hud_values(self, now: float | None = None) -> tuple[float, float | None]:
         """(recent fps, e2e p50 ms) for the HUD: cheap enough to call a few times a second."""

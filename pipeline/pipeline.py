@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pipeline.config_schema import Config
+from pipeline.config_schema import Config, Visualize
 from pipeline.construction import CheckedModel, build_stages, check_model, parts_from_config
 from pipeline.errors import SourceFailed
 from pipeline.failure import Failure, every_source_failed, quietly
@@ -46,9 +46,11 @@ from pipeline.sinks.base import Sink
 from pipeline.sinks.null import NullSink
 from pipeline.sources.base import Source, SourceInfo
 from pipeline.sources.live import LiveSource
+from pipeline.stages.render import rendered_size
 from pipeline.stats import HudText, run_summary
 from pipeline.threads import PipelineThreads, start_thread
 from pipeline.topology import SourceSlot, Topology
+from segcore.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +280,27 @@ class Pipeline:
                 with contextlib.suppress(Exception):  # the process is ending: remove what can be removed
                     removed += discard()
         return removed
+
+    def set_render(self, visualize: Visualize | None = None, alpha: float | None = None) -> None:
+        """Change how results are drawn while running (any thread; the next frame uses it).
+
+        ``ConfigError`` for a value outside the schema's, or for a mode that changes the picture's
+        size (``side`` is twice as wide, ``none`` draws nothing) while a video file is written.
+        """
+        render = self._stages.render
+        if visualize is not None and self.config.output.video and (
+            rendered_size(visualize, 2, 2) != rendered_size(render.visualize, 2, 2)
+        ):
+            raise ConfigError(
+                f"render.visualize {visualize!r} would change the size of the video being written "
+                f"({render.visualize!r} now); choose a mode of the same size, or run without -o"
+            )
+        render.set_view(visualize, alpha)
+
+    @property
+    def render_view(self) -> tuple[str, float]:
+        """(visualize, alpha) the render stage draws with now."""
+        return self._stages.render.visualize, self._stages.render.alpha
 
     @property
     def batch_size(self) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline.config import load_config
 from pipeline.config_schema import VISUALIZE_MODES, Config
+from segcore.errors import ConfigError
 from segcore.exits import CommandParser
 
 DEMO_VIDEO = "out/segstream_demo.mp4"
@@ -46,11 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     add("--json", metavar="STATS.json", help="write the run summary as JSON")
     add("--live", action="store_true", help="treat every source as live: keep the newest frame, drop the rest")
     add("--pace", action="store_true", help="replay files and synthetic streams at their own fps, like a camera")
+    add("--serve", metavar="[HOST:]PORT", help="serve the live page, MJPEG streams, /metrics and POST /v1/segment "
+                                                 "over HTTP (default host 127.0.0.1; port 0: a free one)")
     return parser
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
+
+
+def parse_serve_address(text: str) -> tuple[str, int]:
+    """``--serve`` → (host, port): ``8080``, ``:8080``, ``0.0.0.0:8080``, ``[::1]:8080``."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        host = ""
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or int(port) > 65535 or not host or any(c in host for c in "/ @"):
+        raise ConfigError(f"--serve {text}: expected [HOST:]PORT with a port in 0..65535, e.g. --serve 127.0.0.1:8080")
+    return host, int(port)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -69,6 +83,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "source.mode": ("live" if args.live else None, "--live"),
         "source.pace": (True if args.pace else None, "--pace"),
     }
+    if args.serve is not None:
+        host, port = parse_serve_address(args.serve)
+        flags["serve.host"], flags["serve.port"] = (host, "--serve"), (port, "--serve")
     values: dict[str, Any] = {key: value for key, (value, _) in flags.items() if value is not None}
     origins = {key: f"{flag} {values[key]}" if not isinstance(values[key], bool) else flag
                for key, (_, flag) in flags.items() if key in values}

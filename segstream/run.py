@@ -18,6 +18,7 @@ How it talks and how the process ends: ``segstream/process.py``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 from collections.abc import Sequence
@@ -28,7 +29,9 @@ from segstream.process import end_process, quiet_native_libraries, show_library_
 
 if TYPE_CHECKING:
     from pipeline import Pipeline
+    from pipeline.config_schema import Config
     from segstream.signals import SignalStop
+    from serve import Server
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # the slow imports (the pipeline, OpenCV, ONNX Runtime): a Ctrl-C meanwhile ends in one line too
@@ -49,13 +52,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pipeline import Pipeline
     from segstream.arguments import config_from_args
-    from segstream.report import print_status, progress_bar, report
-    from segstream.signals import SignalStop
+    from segstream.report import print_status
 
     config = config_from_args(args)  # defaults ← --config ← flags ← --set
-    pipeline = Pipeline.from_config(config, on_status=print_status)  # model, contracts, sources, outputs checked
+    server = open_server(config)  # --serve: the port is taken now (a busy one ends the run here, exit 2)
+    with contextlib.ExitStack() as stack:
+        if server is not None:
+            stack.callback(server.close)  # streams end, the HTTP thread is joined: also after an error
+        sinks = [server.sink] if server is not None else []
+        pipeline = Pipeline.from_config(config, sinks=sinks, on_status=print_status)  # model, contracts, sources, outputs checked
+        return _loop(pipeline, config, server)
+
+
+def _loop(pipeline: Pipeline, config: Config, server: Server | None) -> int:
+    from segstream.report import progress_bar, report
+    from segstream.signals import SignalStop
+
     with SignalStop(pipeline) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
         start(pipeline, signals)  # opens sources, loads the engine, opens the sinks, starts reading
+        if server is not None:
+            server.start(pipeline)
+            sys.stderr.write(f"serving {server.url} (live page; /metrics, /v1/segment, /stream/SOURCE.mjpg)\n")
         with progress_bar(pipeline) as progress:
             try:
                 while not pipeline.join(timeout=0.25):
@@ -68,6 +85,15 @@ def _run(args: argparse.Namespace) -> int:
             reasons = "; ".join(f"{source_id}: {reason}" for source_id, reason in failed.items())
             sys.stderr.write(f"warning: {len(failed)} of {len(summary['sources'])} sources failed: {reasons}\n")
         return signals.exit_code
+
+
+def open_server(config: Config) -> Server | None:
+    """The HTTP server ``--serve`` / ``serve.port`` asks for, its port bound; None without one."""
+    if config.serve.port is None:
+        return None
+    from serve import Server
+
+    return Server(config)
 
 
 def start(pipeline: Pipeline, signals: SignalStop) -> None:

@@ -141,11 +141,33 @@ class RenderStage:
     ) -> None:
         check_allowed("render.visualize", visualize)
         check_allowed("render.alpha", alpha)
-        self.visualize = visualize
-        self.alpha = float(alpha)
+        self._view: tuple[Visualize, float] = (visualize, float(alpha))  # swapped whole: one read per frame
         self.colorize = Colorizer(palette_rgb)
         self.legend = Legend(class_names, self.colorize.bgr) if legend else None
         self.hud = hud
+
+    @property
+    def visualize(self) -> Visualize:
+        return self._view[0]
+
+    @property
+    def alpha(self) -> float:
+        return self._view[1]
+
+    def set_view(self, visualize: Visualize | None = None, alpha: float | None = None) -> None:
+        """Change the mode and opacity while running, from any thread; the next frame uses them.
+
+        Both are checked first (``ConfigError``); the pair is replaced in one assignment, so a
+        frame never sees the new mode with the old opacity.
+        """
+        mode, opacity = self._view
+        if visualize is not None:
+            check_allowed("render.visualize", visualize)
+            mode = visualize
+        if alpha is not None:
+            check_allowed("render.alpha", alpha)
+            opacity = float(alpha)
+        self._view = (mode, opacity)
 
     def start(self) -> None:
         # the first text OpenCV draws costs tens of milliseconds (font set-up): pay it here
@@ -155,9 +177,10 @@ class RenderStage:
             self.legend.patch((0,), 360)
 
     def render(self, image: np.ndarray, class_map: np.ndarray, fractions: np.ndarray, source_id: str = "") -> np.ndarray | None:
-        if self.visualize == "none":
+        visualize, alpha = self._view
+        if visualize == "none":
             return None
-        canvas = compose(image, self.colorize(class_map), self.visualize, self.alpha)
+        canvas = compose(image, self.colorize(class_map), visualize, alpha)
         if canvas is None:
             return None
         height = image.shape[0]

@@ -1,0 +1,219 @@
+"""The HTTP routes (FastAPI), over one running pipeline.
+
+    GET  /                       the page: a tile per source (static/index.html, static/app.js)
+    GET  /healthz                200 while the process serves (no token needed)
+    GET  /readyz                 200 once the pipeline runs, else 503
+    GET  /v1/streams             sources, states, stats, viewers; the classes; the render mode
+    GET  /v1/events              the same, pushed twice a second (server-sent events)
+    POST /v1/render              {"visualize": ..., "alpha": ...}: how frames are drawn from now on
+    GET  /stream/{source}.mjpg   multipart MJPEG, the newest picture, shared by every viewer
+    GET  /snapshot/{source}.jpg  one JPEG of the newest picture
+    POST /v1/segment             an image in the body → class map PNG (?format=json | overlay)
+    GET  /metrics                Prometheus text format
+
+Every error is JSON ``{"error": "..."}`` with a 4xx (or 503) code. With ``serve.token`` set, every
+route but /healthz needs ``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` (the page passes the
+token of its own address on to the streams it opens). Camera URLs appear only redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+
+from pipeline import Pipeline
+from segcore.errors import UserInputError
+from segcore.redact import redact_uri
+from serve.exporter import CONTENT_TYPE, PipelineCollector, exposition, registry_for
+from serve.hub import FrameHub
+from serve.segment import SegmentService
+
+STATIC = Path(__file__).resolve().parent / "static"
+BOUNDARY = "frame"
+EVENTS_INTERVAL_S = 0.5
+STATS_MAX_AGE_S = 0.25  # stats() is shared by every request within this long
+
+
+class StatsCache:
+    """``Pipeline.stats()`` at most once per ``STATS_MAX_AGE_S``, for every route and the placeholder."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._lock = threading.Lock()
+        self._at = -1.0
+        self._stats: dict[str, Any] = {}
+
+    def __call__(self) -> dict[str, Any]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at > STATS_MAX_AGE_S:
+                self._stats, self._at = self.pipeline.stats(), now
+            return self._stats
+
+    def state_of(self, source_id: str) -> str:
+        return str(self().get("sources", {}).get(source_id, {}).get("state", "unknown"))
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class TokenGate:
+    """ASGI middleware: without the token, 401 JSON (``/healthz`` is always open)."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz" or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        response = _error(401, "this server needs a token: send 'Authorization: Bearer TOKEN' or add ?token=TOKEN")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
+
+    def _allowed(self, scope: dict[str, Any]) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                return hmac.compare_digest(value[7:].strip(), self.token)
+        given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+        return hmac.compare_digest(given.encode(), self.token)
+
+
+def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats: StatsCache, *,
+              token: str | None, max_viewers: int, max_upload_bytes: int) -> Any:
+    app = FastAPI(title="segstream", docs_url=None, redoc_url=None, openapi_url=None)
+    meta = pipeline.meta
+    classes = [{"name": n, "color": "#{:02x}{:02x}{:02x}".format(*c)} for n, c in zip(meta.class_names, meta.palette, strict=False)]
+    registry = registry_for(PipelineCollector(stats, pipeline.metrics.histograms, hub, meta.class_names))
+
+    def streams() -> dict[str, Any]:
+        summary, viewers = stats(), hub.viewers()
+        listed = []
+        for source_id, section in summary.get("sources", {}).items():
+            age = hub.last_frame_age(source_id)
+            listed.append({
+                "id": source_id, "uri": redact_uri(str(section.get("uri", ""))), "state": section.get("state"),
+                "live": section.get("live"), "frames": section.get("frames", 0), "fps": section.get("fps_recent", 0.0),
+                "e2e_latency_ms": section.get("e2e_latency_ms", {}), "dropped": section.get("dropped", 0),
+                "viewers": viewers.get(source_id, 0),
+                "last_frame_age_s": None if age is None else round(age, 3),
+                "reconnects": section.get("reconnects", 0),
+            })
+        visualize, alpha = pipeline.render_view
+        return {"state": summary.get("state"), "streams": listed, "classes": classes,
+                "render": {"visualize": visualize, "alpha": alpha}}
+
+    def known(source_id: str) -> JSONResponse | None:
+        if source_id in hub.source_ids():
+            return None
+        return _error(404, f"no stream {source_id!r}; GET /v1/streams lists them ({', '.join(hub.source_ids()) or 'none yet'})")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        ready = pipeline.running and bool(hub.source_ids()) and not hub.closed
+        return JSONResponse({"ready": ready, "state": pipeline.state.value}, status_code=200 if ready else 503)
+
+    @app.get("/v1/streams")
+    async def list_streams() -> dict[str, Any]:
+        return await asyncio.to_thread(streams)
+
+    @app.get("/v1/events")
+    async def events() -> StreamingResponse:
+        async def push() -> AsyncIterator[bytes]:
+            while not hub.closed:
+                yield f"data: {json.dumps(await asyncio.to_thread(streams))}\n\n".encode()
+                await asyncio.sleep(EVENTS_INTERVAL_S)
+        return StreamingResponse(push(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    @app.post("/v1/render")
+    async def set_render(request: Request) -> JSONResponse:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _error(400, 'the body is not JSON; send {"visualize": "overlay", "alpha": 0.5}')
+        if not isinstance(body, dict) or set(body) - {"visualize", "alpha"}:
+            return _error(400, 'send a JSON object with "visualize" (overlay, mask, side) and/or "alpha" (0..1)')
+        visualize, alpha = body.get("visualize"), body.get("alpha")
+        if visualize == "none":
+            return _error(400, "visualize 'none' would leave the streams without a picture; choose overlay, mask or side")
+        try:
+            pipeline.set_render(visualize, None if alpha is None else float(alpha))
+        except (UserInputError, TypeError, ValueError) as exc:
+            return _error(400, str(exc))
+        visualize, alpha = pipeline.render_view
+        return JSONResponse({"visualize": visualize, "alpha": alpha})
+
+    @app.get("/stream/{source_id}.mjpg", response_model=None)
+    async def stream(source_id: str) -> Response:
+        unknown = known(source_id)
+        if unknown is not None:
+            return unknown
+        if hub.total_viewers() >= max_viewers:
+            return _error(503, f"{max_viewers} viewers are connected already (serve.max_viewers)")
+        hub.join_viewer(source_id)
+
+        async def parts() -> AsyncIterator[bytes]:
+            try:
+                seq = 0
+                while not hub.closed:
+                    jpeg, seq = await hub.next_jpeg(source_id, seq)
+                    if jpeg is not None:
+                        head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                        yield head.encode() + jpeg + b"\r\n"
+            finally:
+                hub.leave_viewer(source_id)
+
+        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.get("/snapshot/{source_id}.jpg", response_model=None)
+    async def snapshot(source_id: str) -> Response:
+        unknown = known(source_id)
+        if unknown is not None:
+            return unknown
+        jpeg = await asyncio.to_thread(hub.snapshot, source_id)
+        if jpeg is None:
+            return _error(503, f"stream {source_id!r} has no picture yet; retry in a moment")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.post("/v1/segment", response_model=None)
+    async def segment_image(request: Request, format: str = "png") -> Response:  # noqa: A002 - the query name
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_upload_bytes:
+            return _error(413, f"the body has {declared} bytes, more than serve.max_upload_bytes ({max_upload_bytes})")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_upload_bytes:
+                return _error(413, f"the body is larger than serve.max_upload_bytes ({max_upload_bytes})")
+        reply = await segment.handle(bytes(body), format)
+        return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(await asyncio.to_thread(exposition, registry), media_type=CONTENT_TYPE)
+
+    @app.get("/")
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/app.js")
+    async def script() -> FileResponse:
+        return FileResponse(STATIC / "app.js", media_type="text/javascript", headers={"Cache-Control": "no-store"})
+
+    return TokenGate(app, token) if token else app

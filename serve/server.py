@@ -1,0 +1,142 @@
+"""The server's lifetime, beside a pipeline in the same process.
+
+    server = Server(config.serve)                    # binds the port now: a busy one is an OutputError
+    pipeline = Pipeline.from_config(config, sinks=[server.sink])
+    pipeline.start()
+    server.start(pipeline)                           # engines for /v1/segment, then uvicorn on its thread
+    ...                                              # the pipeline runs; viewers come and go
+    server.close()                                   # streams end, uvicorn stops, its thread is joined
+
+uvicorn runs on its own thread with its own event loop (``serve-http``); it installs no signal
+handlers there (only the main thread may), configures no logging (``log_config=None``) and keeps
+no access log. The pipeline's sink thread only hands pictures to the ``FrameHub``; the hub's
+encoder thread and the event loop do the rest, so no viewer can slow the pipeline. ``close`` is
+idempotent and bounded in time: the hub ends every stream first, so uvicorn's graceful shutdown
+has nothing to wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import socket
+import threading
+import time
+from typing import Any
+
+from pipeline import Pipeline
+from pipeline.config_schema import Config, ServeConfig
+from segcore.errors import OutputError
+from serve.app import StatsCache, build_app
+from serve.hub import FrameHub
+from serve.segment import SegmentService
+from serve.sink import ServeSink
+
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6); ``OutputError`` when it cannot be had."""
+    where = f"--serve {host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OutputError(f"{where}: cannot resolve host {host!r} ({exc.strerror}); pass an address such as 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT, not one in use
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise OutputError(f"{where}: port {port} is already in use; pick another port (or 0 for a free one)") from None
+        if exc.errno == errno.EACCES:
+            raise OutputError(f"{where}: not allowed to listen on port {port}; use a port above 1023") from None
+        raise OutputError(f"{where}: cannot listen there ({exc.strerror}); pass an address of this machine") from None
+    sock.setblocking(False)
+    return sock
+
+
+class Server:
+    """The HTTP server of one pipeline; see the module docstring for its lifetime."""
+
+    def __init__(self, config: Config | ServeConfig) -> None:
+        self.config = config if isinstance(config, Config) else dataclasses.replace(Config(), serve=config)
+        serve = self.config.serve
+        self.socket = bind(serve.host, 0 if serve.port is None else serve.port)
+        self.hub = FrameHub(jpeg_quality=serve.jpeg_quality, stream_fps=serve.stream_fps,
+                            placeholder_after_s=serve.placeholder_after_s)
+        self.sink = ServeSink(self.hub)
+        self.segment: SegmentService | None = None
+        self._uvicorn: Any = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def port(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = self.config.serve.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        return f"http://{f'[{shown}]' if ':' in shown else shown}:{self.port}/"
+
+    def start(self, pipeline: Pipeline) -> None:
+        """Load the /v1/segment engines, then serve on the bound port until ``close``."""
+        import uvicorn
+
+        serve = self.config.serve
+        model = dataclasses.replace(self.config.model, path=str(pipeline.model_path))
+        self.segment = SegmentService(dataclasses.replace(self.config, model=model))
+        stats = StatsCache(pipeline)
+        self.hub.state_of = stats.state_of
+        app = build_app(pipeline, self.hub, self.segment, stats, token=serve.token,
+                        max_viewers=serve.max_viewers, max_upload_bytes=serve.max_upload_bytes)
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=1, ws="none")
+        self._uvicorn = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="serve-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._uvicorn.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)  # uvicorn says it has started only through this flag
+        if not self._uvicorn.started:
+            self.close()
+            raise RuntimeError(f"the HTTP server did not start on {self.url} within {START_TIMEOUT_S:.0f} s")
+
+    def _serve(self) -> None:
+        async def main() -> None:
+            self.hub.bind_loop(asyncio.get_running_loop())
+            await self._uvicorn.serve(sockets=[self.socket])
+
+        asyncio.run(main())
+
+    def close(self) -> None:
+        """End every stream, stop uvicorn and wait for its thread, free the engines; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.hub.close()
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT_S)
+            if self._thread.is_alive() and self._uvicorn is not None:
+                self._uvicorn.force_exit = True
+                self._thread.join(STOP_TIMEOUT_S)
+        if self.segment is not None:
+            self.segment.close()
+        with contextlib.suppress(OSError):
+            self.socket.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
