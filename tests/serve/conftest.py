@@ -1,0 +1,70 @@
+"""A real pipeline with its real HTTP server on 127.0.0.1 (a free port), for the serve tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pipeline import Pipeline, load_config
+from serve import Server
+
+# small paced synthetic streets: real frames, little CPU (the machine is shared)
+STREET = "synthetic://street?size=320x180&fps=15&seed={seed}&frames={frames}"
+
+
+def street(frames: int = 0, seed: int = 1) -> str:
+    """An endless (``frames=0``) or finite synthetic street of 320×180 at 15 fps."""
+    return STREET.format(seed=seed, frames=frames)
+
+
+@dataclass
+class Served:
+    pipeline: Pipeline
+    server: Server
+    client: httpx.Client
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@contextmanager
+def serving(model: Path, uris: Sequence[str], settings: Sequence[str] = ()) -> Iterator[Served]:
+    """A started pipeline over ``uris`` (paced like cameras) with its server; both stopped after."""
+    config = load_config(None, [
+        f"model.path={model}", "serve.port=0", "source.pace=true", "source.synthetic_cache=null",
+        "runtime.infer_workers=1", "model.threads=1", *settings,
+    ], values={"source.uris": list(uris)})
+    server = Server(config)
+    pipeline = Pipeline.from_config(config, sinks=[server.sink])
+    try:
+        pipeline.start()
+        server.start(pipeline)
+        with httpx.Client(base_url=server.url.rstrip("/"), timeout=10.0) as client:
+            yield Served(pipeline, server, client)
+    finally:
+        pipeline.stop()
+        try:
+            pipeline.join(timeout=10.0)
+        finally:
+            server.close()
+
+
+@pytest.fixture
+def serve_factory(tiny_model: Path) -> Callable[..., Any]:
+    def make(uris: Sequence[str] | None = None, settings: Sequence[str] = ()) -> Any:
+        return serving(tiny_model, uris or [street()], settings)
+
+    return make
+
+
+def serve_threads() -> list[str]:
+    """The names of the server's threads still alive."""
+    return [t.name for t in threading.enumerate() if t.name.startswith(("serve-", "source-"))]
