@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from pipeline import Pipeline, load_config
@@ -68,3 +69,11 @@ def serve_factory(tiny_model: Path) -> Callable[..., Any]:
 def serve_threads() -> list[str]:
     """The names of the server's threads still alive."""
     return [t.name for t in threading.enumerate() if t.name.startswith(("serve-", "source-"))]
+
+
+def looks_like_placeholder(image: np.ndarray) -> bool:
+    """The placeholder's look: nearly all dark grey (hatching), unlike any street, overlay or mask."""
+    pixels = image.reshape(-1, 3).astype(np.int16)
+    grey = (pixels.max(axis=1) - pixels.min(axis=1)) < 16
+    dark = pixels.max(axis=1) < 72
+    return float((grey & dark).mean()) > 0.85

@@ -1,0 +1,82 @@
+"""The live page in a real headless browser (Debian's chromium, driven by Playwright) over a real
+pipeline: it loads with a tile per source, the stream image changes between two screenshots, the
+stats update, the render control reaches the stream, and a source that stops shows the placeholder."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.serve.conftest import looks_like_placeholder, street
+
+playwright_api = pytest.importorskip("playwright.sync_api")  # a dev dependency: CI installs it
+CHROMIUM = shutil.which("chromium")
+
+pytestmark = [pytest.mark.timeout(120)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium); the page tests need it")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def shot(page: Any, selector: str) -> np.ndarray:
+    png = page.locator(selector).screenshot()
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_the_page_shows_live_tiles_stats_and_the_placeholder(
+    serve_factory: Callable[..., Any], browser: Any,
+) -> None:
+    with serve_factory([street(), street(frames=60, seed=2)]) as served:
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        try:
+            opened = time.monotonic()
+            page.goto(served.url)
+            page.wait_for_function(
+                "() => { const i = document.getElementById('img-street'); return i && i.naturalWidth > 0; }",
+                timeout=10_000)
+            first_frame_s = time.monotonic() - opened
+            assert page.locator(".tile").count() == 2
+            assert page.locator("#legend span").count() == 19
+            assert first_frame_s < 5.0  # generous on a shared machine; the benchmark measures it
+
+            before = shot(page, "#img-street")
+            page.wait_for_timeout(600)
+            after = shot(page, "#img-street")
+            assert before.shape == after.shape and float(np.abs(before.astype(int) - after.astype(int)).mean()) > 1.0
+
+            stats = page.locator("#stats-street")
+            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street').textContent)")
+            text = stats.text_content()
+            page.wait_for_function("t => document.getElementById('stats-street').textContent !== t", arg=text)
+            assert "fps" in stats.text_content() and "p99" in stats.text_content()
+
+            page.select_option("#visualize", "mask")
+            page.wait_for_function("() => fetch('v1/streams').then(r => r.json()).then(d => d.render.visualize === 'mask')")
+
+            # the finite street ends: its stats say so and its image becomes the placeholder
+            page.wait_for_function(
+                "() => document.getElementById('stats-street_1').textContent.startsWith('finished')", timeout=20_000)
+            ended = time.monotonic()
+            page.wait_for_timeout(1500)
+            placeholder = shot(page, "#img-street_1")
+            assert time.monotonic() - ended < 5.0
+            live = shot(page, "#img-street")
+            assert looks_like_placeholder(placeholder) and not looks_like_placeholder(live)
+        finally:
+            page.close()
