@@ -171,9 +171,10 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
             try:
                 seq = 0
                 while not hub.closed:
-                    jpeg, seq = await hub.next_jpeg(source_id, seq)
-                    if jpeg is not None:
-                        head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                    jpeg, seq, published = await hub.next_jpeg(source_id, seq)
+                    if jpeg is not None:  # X-Published: when its frame left the pipeline (this machine's monotonic clock)
+                        head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
+                                f"X-Published: {published:.6f}\r\n\r\n")
                         yield head.encode() + jpeg + b"\r\n"
             finally:
                 hub.leave_viewer(source_id)

@@ -43,6 +43,7 @@ class _Stream:
     jpeg: bytes | None = None
     jpeg_seq: int = 0  # counts encoded JPEGs (frames and placeholders)
     jpeg_of: int = -1  # the frame_seq the JPEG shows (-1: a placeholder)
+    jpeg_time: float = 0.0  # monotonic time its frame was published (a placeholder: when drawn)
     encoded_at: float = 0.0
     viewers: int = 0
     encodes: int = 0
@@ -152,27 +153,28 @@ class FrameHub:
         with self._cond:
             return sum(s.viewers for s in self._streams.values())
 
-    async def next_jpeg(self, source_id: str, after: int, timeout: float = 5.0) -> tuple[bytes | None, int]:
+    async def next_jpeg(self, source_id: str, after: int, timeout: float = 5.0) -> tuple[bytes | None, int, float]:
         """The newest JPEG of ``source_id`` newer than number ``after`` (waiting for one), with its
-        number; (None, after) once the hub is closed, or on timeout."""
+        number and the monotonic time its frame was published; (None, after, 0) once the hub is
+        closed, or on timeout."""
         deadline = time.monotonic() + timeout
         while True:
             with self._cond:
                 stream = self._streams[source_id]
                 if self._closed:
-                    return None, after
+                    return None, after, 0.0
                 if stream.jpeg is not None and stream.jpeg_seq > after:
-                    return stream.jpeg, stream.jpeg_seq
+                    return stream.jpeg, stream.jpeg_seq, stream.jpeg_time
                 if stream.event is None:
                     stream.event = asyncio.Event()
                 event = stream.event
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None, after
+                return None, after, 0.0
             try:
                 await asyncio.wait_for(event.wait(), remaining)
             except asyncio.TimeoutError:
-                return None, after
+                return None, after, 0.0
 
     def snapshot(self, source_id: str) -> bytes | None:
         """A JPEG of the newest picture (encoded here if it has none yet); None before the first frame
@@ -201,6 +203,7 @@ class FrameHub:
     def _store(self, stream: _Stream, jpeg: bytes, of: int) -> None:
         """Keep ``jpeg`` as the stream's newest (the lock held) and wake its viewers."""
         stream.jpeg, stream.jpeg_of = jpeg, of
+        stream.jpeg_time = stream.frame_at if of != -1 and stream.frame_at is not None else time.monotonic()
         stream.jpeg_seq += 1
         stream.encodes += 1
         stream.encoded_at = time.monotonic()

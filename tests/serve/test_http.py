@@ -136,7 +136,9 @@ def read_parts(client: Any, source: str, count: int) -> list[np.ndarray]:
                     break
                 head = buffer[:head_end].decode()
                 assert head.startswith("--frame\r\n") and "Content-Type: image/jpeg" in head
-                length = int(head.rpartition("Content-Length: ")[2])
+                fields = dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
+                length = int(fields["Content-Length"])
+                assert 0 < time.monotonic() - float(fields["X-Published"]) < 10  # this machine's monotonic clock
                 if len(buffer) < head_end + 4 + length + 2:
                     break
                 jpeg = buffer[head_end + 4 : head_end + 4 + length]
