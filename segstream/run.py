@@ -71,7 +71,13 @@ def _loop(pipeline: Pipeline, config: Config, server: Server | None) -> int:
     with SignalStop(pipeline) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
         start(pipeline, signals)  # opens sources, loads the engine, opens the sinks, starts reading
         if server is not None:
-            server.start(pipeline)
+            try:
+                server.start(pipeline)
+            except BaseException:  # the outputs are still finalised before the error's line
+                pipeline.stop(drain=False)
+                with contextlib.suppress(Exception):
+                    pipeline.join(timeout=10.0)
+                raise
             sys.stderr.write(f"serving {server.url} (live page; /metrics, /v1/segment, /stream/SOURCE.mjpg)\n")
         with progress_bar(pipeline) as progress:
             try:

@@ -5,8 +5,6 @@ metrics and ``POST /v1/segment``, in the pipeline's own process (``segstream ...
 ``FrameHub`` holds each source's newest picture and its one shared JPEG (``serve/hub.py``).
 """
 
-from __future__ import annotations
-
 from serve.hub import FrameHub
 from serve.server import Server
 from serve.sink import ServeSink

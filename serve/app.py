@@ -30,6 +30,7 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import Pipeline
 from segcore.errors import UserInputError
@@ -119,6 +120,12 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
             return None
         return _error(404, f"no stream {source_id!r}; GET /v1/streams lists them ({', '.join(hub.source_ids()) or 'none yet'})")
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        hint = ("; routes: /, /stream/SOURCE.mjpg, /snapshot/SOURCE.jpg, /v1/streams, /v1/events, /v1/render, "
+                "/v1/segment, /metrics, /healthz, /readyz") if exc.status_code == 404 else ""
+        return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}{hint}")
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -188,8 +195,6 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
         if unknown is not None:
             return unknown
         jpeg = await asyncio.to_thread(hub.snapshot, source_id)
-        if jpeg is None:
-            return _error(503, f"stream {source_id!r} has no picture yet; retry in a moment")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.post("/v1/segment", response_model=None)

@@ -70,6 +70,7 @@ class FrameHub:
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._encoder: threading.Thread | None = None
+        self._wait = PLACEHOLDER_REFRESH_S  # the encoder's next wait when nothing is due (set by _due)
 
     # ---------------------------------------------------------------- the pipeline's side
 
@@ -176,16 +177,20 @@ class FrameHub:
             except asyncio.TimeoutError:
                 return None, after, 0.0
 
-    def snapshot(self, source_id: str) -> bytes | None:
-        """A JPEG of the newest picture (encoded here if it has none yet); None before the first frame
-        and while quiet (then the placeholder, if one was drawn)."""
+    def snapshot(self, source_id: str) -> bytes:
+        """A JPEG of the newest picture (encoded here if it has none yet), or of the placeholder
+        while the source is quiet (a frozen frame would look like a scene where nothing moves);
+        None before the source is known to have a size."""
         with self._cond:
             stream = self._streams[source_id]
-            if stream.image is None:
+            quiet = stream.frame_at is None or time.monotonic() - stream.frame_at >= self.placeholder_after_s
+            if not quiet and stream.jpeg is not None and stream.jpeg_of == stream.frame_seq:
                 return stream.jpeg
-            if stream.jpeg is not None and stream.jpeg_of == stream.frame_seq:
-                return stream.jpeg
-            image, seq = stream.image, stream.frame_seq
+            image, seq, frame_at = stream.image, stream.frame_seq, stream.frame_at
+            size = stream.size if image is None else (image.shape[1], image.shape[0])
+        if quiet or image is None:
+            since = None if frame_at is None else time.monotonic() - frame_at
+            return self._encode(draw_placeholder(size, source_id, self.state_of(source_id), since))
         jpeg = self._encode(image)
         with self._cond:
             if stream.frame_seq == seq and stream.jpeg_of != seq:  # still the newest: share it with the viewers
@@ -248,7 +253,6 @@ class FrameHub:
         return None
 
     def _encode_loop(self) -> None:
-        self._wait = PLACEHOLDER_REFRESH_S
         while True:
             with self._cond:
                 job = None

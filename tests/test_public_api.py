@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CURATED = ("pipeline", "engines", "streetsim")
-PACKAGES = ("segcore", "streetsim", "engines", "pipeline", "training", "segstream", "bench")
+CURATED = ("pipeline", "engines", "streetsim", "serve")
+PACKAGES = ("segcore", "streetsim", "engines", "pipeline", "training", "serve", "segstream", "bench")
 
 
 @pytest.mark.parametrize("name", CURATED)

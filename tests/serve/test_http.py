@@ -102,6 +102,8 @@ def test_bad_requests_get_one_json_error(serve_factory: Callable[..., Any]) -> N
             (client.post("/v1/render", content=b'{"alpha": 2}'), 400, "render.alpha"),
             (client.post("/v1/render", content=b'{"visualize": "squash"}'), 400, "allowed values"),
             (client.post("/v1/render", content=b"not json"), 400, "not JSON"),
+            (client.get("/v2/nothing"), 404, "Not Found"),
+            (client.get("/v1/segment"), 405, "Method Not Allowed"),
         ]
         for reply, status, words in cases:
             assert reply.status_code == status, (reply.status_code, reply.text)
@@ -227,6 +229,8 @@ def test_a_quiet_source_shows_a_placeholder_and_the_server_ends_with_the_pipelin
         assert time.monotonic() - ended < 2.0
         assert images[-1].shape == (180, 320, 3) and looks_like_placeholder(images[-1])
         assert not looks_like_placeholder(read_parts(client, "street", 1)[0])  # the other street goes on
+        snapshot = cv2.imdecode(np.frombuffer(client.get("/snapshot/street_1.jpg").content, np.uint8), cv2.IMREAD_COLOR)
+        assert looks_like_placeholder(snapshot)  # never the frozen last frame
         streaming = client.stream("GET", "/stream/street.mjpg")
         reply = streaming.__enter__()
         stopped = time.monotonic()
