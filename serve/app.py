@@ -115,6 +115,20 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
         return {"state": summary.get("state"), "streams": listed, "classes": classes,
                 "render": {"visualize": visualize, "alpha": alpha}}
 
+    newest_part: dict[str, tuple[int, bytes]] = {}  # per source: the newest part, the same bytes for every viewer
+
+    def multipart(source_id: str, seq: int, jpeg: bytes, published: float) -> bytes:
+        """One part of the MJPEG stream, built once per JPEG (the event loop's thread only).
+        X-Published: when its frame left the pipeline (this machine's monotonic clock)."""
+        cached = newest_part.get(source_id)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
+                f"X-Published: {published:.6f}\r\n\r\n")
+        part = head.encode() + jpeg + b"\r\n"
+        newest_part[source_id] = (seq, part)
+        return part
+
     def known(source_id: str) -> JSONResponse | None:
         if source_id in hub.source_ids():
             return None
@@ -179,10 +193,8 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
                 seq = 0
                 while not hub.closed:
                     jpeg, seq, published = await hub.next_jpeg(source_id, seq)
-                    if jpeg is not None:  # X-Published: when its frame left the pipeline (this machine's monotonic clock)
-                        head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
-                                f"X-Published: {published:.6f}\r\n\r\n")
-                        yield head.encode() + jpeg + b"\r\n"
+                    if jpeg is not None:
+                        yield multipart(source_id, seq, jpeg, published)
             finally:
                 hub.leave_viewer(source_id)
 
