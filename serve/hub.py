@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,8 @@ import cv2
 import numpy as np
 
 from serve.placeholder import draw_placeholder
+
+log = logging.getLogger(__name__)
 
 PLACEHOLDER_REFRESH_S = 0.5  # a placeholder's "seconds since the last frame" is redrawn this often
 
@@ -267,10 +270,18 @@ class FrameHub:
                 size, frame_at = stream.size, stream.frame_at
                 if image is None and stream.image is not None:
                     size = (stream.image.shape[1], stream.image.shape[0])
-            if image is None:
-                since = None if frame_at is None else time.monotonic() - frame_at
-                image = draw_placeholder(size, stream.source_id, self.state_of(stream.source_id), since)
-            jpeg = self._encode(image)
+            try:
+                if image is None:
+                    since = None if frame_at is None else time.monotonic() - frame_at
+                    image = draw_placeholder(size, stream.source_id, self.state_of(stream.source_id), since)
+                jpeg = self._encode(image)
+            except Exception as exc:  # noqa: BLE001 - one picture that cannot be drawn must not end every stream
+                log.warning("stream %s: cannot encode its picture: %s", stream.source_id, exc)
+                with self._cond:
+                    stream.encoded_at = time.monotonic()  # try again after the usual interval, not at once
+                    if seq == -1:
+                        stream.jpeg_of = -1
+                continue
             with self._cond:
                 if seq == -1 or stream.jpeg_of != seq:
                     self._store(stream, jpeg, seq)

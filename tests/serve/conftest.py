@@ -76,4 +76,4 @@ def looks_like_placeholder(image: np.ndarray) -> bool:
     pixels = image.reshape(-1, 3).astype(np.int16)
     grey = (pixels.max(axis=1) - pixels.min(axis=1)) < 16
     dark = pixels.max(axis=1) < 72
-    return float((grey & dark).mean()) > 0.85
+    return float((grey & dark).mean()) > 0.7
