@@ -80,3 +80,20 @@ def test_the_page_shows_live_tiles_stats_and_the_placeholder(
             assert looks_like_placeholder(placeholder) and not looks_like_placeholder(live)
         finally:
             page.close()
+
+
+def test_the_page_works_behind_a_token(serve_factory: Callable[..., Any], browser: Any) -> None:
+    with serve_factory(settings=["serve.token=s3cret"]) as served:
+        page = browser.new_page()
+        try:
+            page.goto(f"{served.url}?token=s3cret")
+            page.wait_for_function(
+                "() => { const i = document.getElementById('img-street'); return i && i.naturalWidth > 0; }",
+                timeout=10_000)
+            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street').textContent)")
+            page.select_option("#visualize", "side")
+            page.wait_for_function("() => document.getElementById('error').textContent === '' && "
+                                   "document.getElementById('img-street').naturalWidth === 640", timeout=10_000)
+            assert served.pipeline.render_view[0] == "side"
+        finally:
+            page.close()
