@@ -144,12 +144,14 @@ def viewers_rounds(uri: str, settings: Sequence[str], window_s: float, repeats: 
 
 def segment_rounds(model: Path | None, image_path: Path, requests: int) -> dict[str, Any]:
     jpeg = image_path.read_bytes()
+    if cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is None:
+        raise ValueError(f"{image_path} is not an image OpenCV can decode")
     in_process = []
     with Segmenter.from_model(model) as segmenter:
         for i in range(requests + 3):
             t0 = time.perf_counter()
             image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-            cv2.imencode(".png", segmenter.segment(image).class_map)
+            cv2.imencode(".png", segmenter.segment(image).class_map)  # type: ignore[arg-type]  # checked above
             if i >= 3:  # the first calls warm the engine
                 in_process.append((time.perf_counter() - t0) * 1000.0)
     light = ("synthetic://street?size=320x180&fps=5&seed=5&frames=100", ["source.loop=true", "source.pace=true"])

@@ -88,7 +88,10 @@ def _segment(url: str, image: bytes, clients: int, requests: int) -> dict[str, o
                 reply = client.post(url, content=image)
                 ms = (time.perf_counter() - t0) * 1000.0
                 with lock:
-                    (latencies if reply.status_code == 200 else errors).append(ms if reply.status_code == 200 else reply.status_code)
+                    if reply.status_code == 200:
+                        latencies.append(ms)
+                    else:
+                        errors.append(reply.status_code)
 
     started = time.perf_counter()
     threads = [threading.Thread(target=work) for _ in range(clients)]
