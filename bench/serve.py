@@ -8,7 +8,9 @@
    arrival minus the time its frame left the pipeline). Two sources: a 1280×720 street replayed
    as fast as the pipeline goes (offline: every spare cycle is throughput, so any cost shows), and
    a 640×360 street paced at 15 fps like a camera (live: the cost shows as CPU, not fps).
-2. ``POST /v1/segment`` with a 1280×720 JPEG from 1, 4 and 16 concurrent clients, p50/p99, against
+2. The page: seconds from opening ``/`` in headless Chromium (Debian's, through Playwright) until
+   its first tile shows a frame, over several loads (skipped when either is missing).
+3. ``POST /v1/segment`` with a 1280×720 JPEG from 1, 4 and 16 concurrent clients, p50/p99, against
    the same work in this process (decode, ``Segmenter.segment``, PNG encode) one call at a time.
 
 Every number of one run is measured side by side on the same machine; compare within a run only.
@@ -170,12 +172,47 @@ def segment_rounds(model: Path | None, image_path: Path, requests: int) -> dict[
     return {"in_process_ms": _percentiles(in_process), "http": rows}
 
 
+def page_first_frame(model: Path | None, loads: int) -> dict[str, Any]:
+    """Seconds from opening the page in headless Chromium (Debian's, through Playwright) until its
+    first tile shows a frame; None when either is missing here."""
+    import shutil
+
+    chromium = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        return {"first_frame_s": None, "why": "needs playwright and Debian's chromium"}
+    uri, settings = VARIANTS["live 640x360 @15 fps"]
+    pipeline, server = _started(uri, settings, model)
+    times = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+            for _ in range(loads):
+                page = browser.new_page()
+                t0 = time.monotonic()
+                page.goto(server.url)
+                page.wait_for_function("() => { const i = document.querySelector('.tile img');"
+                                       " return i && i.naturalWidth > 0; }", timeout=30_000)
+                times.append(time.monotonic() - t0)
+                page.close()
+                time.sleep(1.5)  # the stream has no viewer again before the next load
+            browser.close()
+    finally:
+        _stop(pipeline, server)
+    return {"first_frame_s": {"median": round(float(np.median(times)), 3), "max": round(max(times), 3)}, "loads": loads}
+
+
 def run(model: Path | None, quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
     window, repeats = (5.0, 1) if quick else (8.0, 2)
     result: dict[str, Any] = {"machine": machine_info(), "window_s": window, "viewers": {}}
     for name, (uri, settings) in VARIANTS.items():
         progress(name)
         result["viewers"][name] = viewers_rounds(uri, settings, window, repeats, model, progress)
+    result["page"] = page_first_frame(model, 3 if quick else 8)
+    progress(f"page: {json.dumps(result['page'])}")
     with tempfile.TemporaryDirectory() as folder:
         from streetsim import StreetScene, SyntheticSpec
 
@@ -205,6 +242,10 @@ def markdown(result: dict[str, Any]) -> str:
                          f"| {row['jpegs_per_s']} | {row['viewer_cpu_pct']} | {latency['p50']} / {latency['p99']} "
                          f"| {row.get('other_processes_cores')} |")
         lines.append("")
+    page = result.get("page", {}).get("first_frame_s")
+    if page:
+        lines += [f"**The page**: first frame in its first tile {page['median']} s after opening it (median of "
+                  f"{result['page']['loads']} loads in headless Chromium; slowest {page['max']} s)", ""]
     segment = result["segment"]
     lines += [f"**POST /v1/segment**, 1280x720 JPEG → PNG class map; in process (decode, segment, PNG): "
               f"p50 {segment['in_process_ms']['p50']} ms, p99 {segment['in_process_ms']['p99']} ms", "",
