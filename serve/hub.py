@@ -4,9 +4,11 @@ Threads and who waits for whom:
 
 - the pipeline's sink thread calls ``publish`` (O(1): it keeps a reference to the newest frame and
   wakes the encoder), so the pipeline never waits for a viewer or an encode;
-- one encoder thread (``serve-encoder``) encodes the newest frame of a source when it has viewers,
-  at most ``stream_fps`` times a second per source, and draws a placeholder (the source's state,
-  the seconds since its last frame) once a source has been quiet for ``placeholder_after_s``;
+- one encoder thread (``serve-encoder``, at a lower priority than the pipeline's threads: when
+  the cores are short the streams skip frames, the pipeline does not) encodes the newest frame of
+  a source when it has viewers, at most ``stream_fps`` times a second per source, and draws a
+  placeholder (the source's state, the seconds since its last frame) once a source has been
+  quiet for ``placeholder_after_s``;
 - viewers (coroutines on the server's event loop) await ``next_jpeg``: they are woken through
   ``loop.call_soon_threadsafe`` and always get the newest JPEG, so a slow viewer skips frames and
   never holds anyone up;
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +36,9 @@ from serve.placeholder import draw_placeholder
 log = logging.getLogger(__name__)
 
 PLACEHOLDER_REFRESH_S = 0.5  # a placeholder's "seconds since the last frame" is redrawn this often
+# the encoder thread's niceness (Linux schedules threads apart): when the cores are short, the
+# pipeline's threads go first and the streams skip frames, never the other way round
+ENCODER_NICE = 10
 
 
 @dataclass
@@ -256,6 +262,8 @@ class FrameHub:
         return None
 
     def _encode_loop(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # not Linux: the thread keeps the process's priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICE)
         while True:
             with self._cond:
                 job = None
