@@ -36,9 +36,9 @@ from serve.placeholder import draw_placeholder
 log = logging.getLogger(__name__)
 
 PLACEHOLDER_REFRESH_S = 0.5  # a placeholder's "seconds since the last frame" is redrawn this often
-# the encoder thread's niceness (Linux schedules threads apart): when the cores are short, the
-# pipeline's threads go first and the streams skip frames, never the other way round
-ENCODER_NICE = 10
+# how much nicer the encoder thread is than the process (Linux schedules threads apart): when the
+# cores are short, the pipeline's threads go first and the streams skip frames, not the other way round
+ENCODER_NICER_BY = 10
 
 
 @dataclass
@@ -263,7 +263,8 @@ class FrameHub:
 
     def _encode_loop(self) -> None:
         with contextlib.suppress(OSError, AttributeError):  # not Linux: the thread keeps the process's priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICE)
+            thread = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + ENCODER_NICER_BY))
         while True:
             with self._cond:
                 job = None
