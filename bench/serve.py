@@ -172,6 +172,55 @@ def segment_rounds(model: Path | None, image_path: Path, requests: int) -> dict[
     return {"in_process_ms": _percentiles(in_process), "http": rows}
 
 
+def viewers_alone(counts: Sequence[int], window_s: float, image: np.ndarray) -> list[dict[str, Any]]:
+    """The server's CPU for N viewers with no pipeline beside it: the hub fed one 1280×720 picture
+    at 15 fps (each a new frame), the real MJPEG route, viewers in their own process."""
+    import threading
+
+    from fastapi import FastAPI
+
+    from serve.app import MjpegParts
+    from serve.hub import FrameHub
+    from serve.server import bind, serve_in_thread, stop_thread
+
+    hub = FrameHub(stream_fps=15, placeholder_after_s=5.0)
+    hub.open([("street", (image.shape[1], image.shape[0]))])
+    parts, app = MjpegParts(hub), FastAPI()
+    app.get("/stream/{source_id}.mjpg")(parts.response)
+    sock = bind("127.0.0.1", 0)
+    server, thread = serve_in_thread(app, sock, hub)
+    stop = threading.Event()
+
+    def feed() -> None:
+        while not stop.wait(1 / 15):
+            hub.publish("street", image.copy(), None)
+
+    feeder = threading.Thread(target=feed, name="bench-feed", daemon=True)
+    feeder.start()
+    rows = []
+    try:
+        for count in counts:
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}/stream/street.mjpg"
+            clients = _clients("mjpeg", url, str(count), str(window_s + 3.0)) if count else None
+            while hub.total_viewers() < count:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            cpu0, t0 = _cpu_s(), time.monotonic()
+            time.sleep(window_s)
+            cpu1, t1 = _cpu_s(), time.monotonic()
+            seen = json.loads(clients.communicate(timeout=window_s + 60)[0]) if clients is not None else {}
+            while hub.total_viewers():
+                time.sleep(0.05)
+            rows.append({"viewers": count, "server_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
+                         "viewer_latency_ms": _percentiles(seen.get("latency_ms", []))})
+    finally:
+        stop.set()
+        hub.close()
+        stop_thread(server, thread)
+        sock.close()
+    return rows
+
+
 def page_first_frame(model: Path | None, loads: int) -> dict[str, Any]:
     """Seconds from opening the page in headless Chromium (Debian's, through Playwright) until its
     first tile shows a frame; None when either is missing here."""
@@ -211,14 +260,16 @@ def run(model: Path | None, quick: bool, progress: Callable[[str], None]) -> dic
     for name, (uri, settings) in VARIANTS.items():
         progress(name)
         result["viewers"][name] = viewers_rounds(uri, settings, window, repeats, model, progress)
+    from streetsim import StreetScene, SyntheticSpec
+
+    street = StreetScene(SyntheticSpec.from_uri("synthetic://street?seed=99&frames=2")).render(1)[0]
+    result["alone"] = viewers_alone(VIEWER_COUNTS, window, street)
+    progress(f"alone: {json.dumps(result['alone'])}")
     result["page"] = page_first_frame(model, 3 if quick else 8)
     progress(f"page: {json.dumps(result['page'])}")
     with tempfile.TemporaryDirectory() as folder:
-        from streetsim import StreetScene, SyntheticSpec
-
-        image = StreetScene(SyntheticSpec.from_uri("synthetic://street?seed=99&frames=2")).render(1)[0]
         path = Path(folder) / "street.jpg"
-        cv2.imwrite(str(path), image)
+        cv2.imwrite(str(path), street)
         result["segment"] = segment_rounds(model, path, 10 if quick else 40)
     progress(f"segment: {json.dumps(result['segment'])}")
     return result
@@ -241,6 +292,19 @@ def markdown(result: dict[str, Any]) -> str:
                          f"| {per_frame} ({per_frame - base_cpu:+.1f}) "
                          f"| {row['jpegs_per_s']} | {row['viewer_cpu_pct']} | {latency['p50']} / {latency['p99']} "
                          f"| {row.get('other_processes_cores')} |")
+        lines.append("")
+    alone = result.get("alone")
+    if alone:
+        one = next((row["server_cpu_pct"] for row in alone if row["viewers"] == 1), 0.0)
+        lines += ["**The server alone** (no pipeline: one 1280x720 picture published 15 times a second, the "
+                  "real MJPEG route; CPU % of one core)", "",
+                  "| viewers | server CPU % | per viewer beyond the first | viewer latency p50 / p99 ms |",
+                  "|---:|---:|---:|---:|"]
+        for row in alone:
+            extra = (row["server_cpu_pct"] - one) / (row["viewers"] - 1) if row["viewers"] > 1 else None
+            latency = row["viewer_latency_ms"]
+            lines.append(f"| {row['viewers']} | {row['server_cpu_pct']} | {'' if extra is None else f'{extra:.3f}'} "
+                         f"| {latency['p50']} / {latency['p99']} |")
         lines.append("")
     page = result.get("page", {}).get("first_frame_s")
     if page:

@@ -65,6 +65,44 @@ class StatsCache:
         return str(self().get("sources", {}).get(source_id, {}).get("state", "unknown"))
 
 
+class MjpegParts:
+    """The MJPEG streams of a hub: each part (head + JPEG) is built once, on the event loop's
+    thread, and the same bytes go to every viewer of that source."""
+
+    def __init__(self, hub: FrameHub) -> None:
+        self.hub = hub
+        self._newest: dict[str, tuple[int, bytes]] = {}  # per source: the newest part and its number
+
+    def part(self, source_id: str, seq: int, jpeg: bytes, published: float) -> bytes:
+        """X-Published: when its frame left the pipeline (this machine's monotonic clock)."""
+        cached = self._newest.get(source_id)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
+                f"X-Published: {published:.6f}\r\n\r\n")
+        part = head.encode() + jpeg + b"\r\n"
+        self._newest[source_id] = (seq, part)
+        return part
+
+    def response(self, source_id: str) -> StreamingResponse:
+        """A viewer's stream: the newest JPEG now, then each new one; it ends when the hub closes."""
+        hub = self.hub
+        hub.join_viewer(source_id)
+
+        async def parts() -> AsyncIterator[bytes]:
+            try:
+                seq = 0
+                while not hub.closed:
+                    jpeg, seq, published = await hub.next_jpeg(source_id, seq)
+                    if jpeg is not None:
+                        yield self.part(source_id, seq, jpeg, published)
+            finally:
+                hub.leave_viewer(source_id)
+
+        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -115,19 +153,7 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
         return {"state": summary.get("state"), "streams": listed, "classes": classes,
                 "render": {"visualize": visualize, "alpha": alpha}}
 
-    newest_part: dict[str, tuple[int, bytes]] = {}  # per source: the newest part, the same bytes for every viewer
-
-    def multipart(source_id: str, seq: int, jpeg: bytes, published: float) -> bytes:
-        """One part of the MJPEG stream, built once per JPEG (the event loop's thread only).
-        X-Published: when its frame left the pipeline (this machine's monotonic clock)."""
-        cached = newest_part.get(source_id)
-        if cached is not None and cached[0] == seq:
-            return cached[1]
-        head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
-                f"X-Published: {published:.6f}\r\n\r\n")
-        part = head.encode() + jpeg + b"\r\n"
-        newest_part[source_id] = (seq, part)
-        return part
+    parts = MjpegParts(hub)
 
     def known(source_id: str) -> JSONResponse | None:
         if source_id in hub.source_ids():
@@ -186,20 +212,7 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
             return unknown
         if hub.total_viewers() >= max_viewers:
             return _error(503, f"{max_viewers} viewers are connected already (serve.max_viewers)")
-        hub.join_viewer(source_id)
-
-        async def parts() -> AsyncIterator[bytes]:
-            try:
-                seq = 0
-                while not hub.closed:
-                    jpeg, seq, published = await hub.next_jpeg(source_id, seq)
-                    if jpeg is not None:
-                        yield multipart(source_id, seq, jpeg, published)
-            finally:
-                hub.leave_viewer(source_id)
-
-        return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return parts.response(source_id)
 
     @app.get("/snapshot/{source_id}.jpg", response_model=None)
     async def snapshot(source_id: str) -> Response:

@@ -62,6 +62,39 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def serve_in_thread(app: Any, sock: socket.socket, hub: FrameHub) -> tuple[Any, threading.Thread]:
+    """uvicorn serving ``app`` on ``sock`` from a thread of its own (``serve-http``), whose event
+    loop ``hub`` wakes viewers on; returns once it accepts connections (RuntimeError if it cannot)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1,
+                            ws="none")
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        hub.bind_loop(asyncio.get_running_loop())
+        await server.serve(sockets=[sock])
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="serve-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)  # uvicorn says it has started only through this flag
+    if not server.started:
+        stop_thread(server, thread)
+        raise RuntimeError(f"the HTTP server did not start within {START_TIMEOUT_S:.0f} s")
+    return server, thread
+
+
+def stop_thread(server: Any, thread: threading.Thread) -> None:
+    """Ask uvicorn to stop and wait for its thread (forcing it after ``STOP_TIMEOUT_S``)."""
+    server.should_exit = True
+    thread.join(STOP_TIMEOUT_S)
+    if thread.is_alive():
+        server.force_exit = True
+        thread.join(STOP_TIMEOUT_S)
+
+
 class Server:
     """The HTTP server of one pipeline; see the module docstring for its lifetime."""
 
@@ -89,8 +122,6 @@ class Server:
 
     def start(self, pipeline: Pipeline) -> None:
         """Load the /v1/segment engines, then serve on the bound port until ``close``."""
-        import uvicorn
-
         serve = self.config.serve
         model = dataclasses.replace(self.config.model, path=str(pipeline.model_path))
         self.segment = SegmentService(dataclasses.replace(self.config, model=model))
@@ -98,24 +129,11 @@ class Server:
         self.hub.state_of = stats.state_of
         app = build_app(pipeline, self.hub, self.segment, stats, token=serve.token,
                         max_viewers=serve.max_viewers, max_upload_bytes=serve.max_upload_bytes)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1, ws="none")
-        self._uvicorn = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, name="serve-http", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._uvicorn.started and self._thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.02)  # uvicorn says it has started only through this flag
-        if not self._uvicorn.started:
+        try:
+            self._uvicorn, self._thread = serve_in_thread(app, self.socket, self.hub)
+        except RuntimeError:
             self.close()
-            raise RuntimeError(f"the HTTP server did not start on {self.url} within {START_TIMEOUT_S:.0f} s")
-
-    def _serve(self) -> None:
-        async def main() -> None:
-            self.hub.bind_loop(asyncio.get_running_loop())
-            await self._uvicorn.serve(sockets=[self.socket])
-
-        asyncio.run(main())
+            raise
 
     def close(self) -> None:
         """End every stream, stop uvicorn and wait for its thread, free the engines; idempotent."""
@@ -123,13 +141,8 @@ class Server:
             return
         self._closed = True
         self.hub.close()
-        if self._uvicorn is not None:
-            self._uvicorn.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT_S)
-            if self._thread.is_alive() and self._uvicorn is not None:
-                self._uvicorn.force_exit = True
-                self._thread.join(STOP_TIMEOUT_S)
+        if self._uvicorn is not None and self._thread is not None:
+            stop_thread(self._uvicorn, self._thread)
         if self.segment is not None:
             self.segment.close()
         with contextlib.suppress(OSError):
