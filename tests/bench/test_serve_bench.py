@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.serve import _percentiles, _started, _stop, _window, markdown, segment_rounds
+from bench.serve import _percentiles, _started, _stop, _window, markdown, segment_rounds, viewers_alone
 from tests.serve.conftest import street
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,3 +39,11 @@ def test_segment_rounds_and_the_report(tiny_model: Path, tmp_path: Path) -> None
            "viewer_latency_ms": _percentiles([])}
     text = markdown({"window_s": 5.0, "viewers": {"offline": [row]}, "segment": result})
     assert "| 0 | 10.0 | +0.0 %" in text and "| 16 |" in text
+
+
+def test_the_server_alone_serves_its_viewers() -> None:
+    image = np.random.default_rng(1).integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    rows = viewers_alone([0, 2], 1.0, image)
+    assert [row["viewers"] for row in rows] == [0, 2]
+    assert rows[0]["viewer_latency_ms"]["p50"] is None
+    assert rows[1]["viewer_latency_ms"]["p50"] is not None and rows[1]["server_cpu_pct"] >= 0
