@@ -242,3 +242,20 @@ def test_a_quiet_source_shows_a_placeholder_and_the_server_ends_with_the_pipelin
         streaming.__exit__(None, None, None)
         assert time.monotonic() - stopped < 5.0
     assert serve_threads() == []
+
+
+def test_no_camera_credential_reaches_a_response(serve_factory: Callable[..., Any]) -> None:
+    """A network camera with a password in its URL (here: another server's MJPEG stream, read by
+    OpenCV): the password appears in no response, page or metric."""
+    with serve_factory() as camera:
+        url = camera.url.replace("http://", "http://viewer:hunter2@") + "stream/street.mjpg"
+        with serve_factory([url], settings=["source.reconnect.open_timeout_s=10"]) as served:
+            client = served.client
+            wait_until(lambda: frames_processed(client, "127.0.0.1") >= 3, timeout=30, what="frames from the camera")
+            bodies = [client.get(path).text for path in ("/v1/streams", "/metrics", "/", "/app.js", "/readyz")]
+            with client.stream("GET", "/v1/events") as events:
+                bodies.append(next(events.iter_text()))
+            bodies.append(client.get("/snapshot/nothing.jpg").text)
+            assert "127.0.0.1" in bodies[0]
+            for body in bodies:
+                assert "hunter2" not in body and "viewer:" not in body
