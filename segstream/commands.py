@@ -13,9 +13,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from engines.errors import EngineUnavailableError
 from segcore.errors import UserInputError
 from segcore.exits import run_command
+
+# Nothing heavy is imported here: a Ctrl-C or SIGTERM during the imports of a run or a tool must
+# reach the code that turns it into one line (segstream/run.py), not a traceback in this import.
 
 # name → (module whose main(argv) runs it, what it does); modules are imported only when used
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -53,6 +55,8 @@ def _subcommand(name: str) -> Callable[[list[str]], int]:
     try:
         module = importlib.import_module(SUBCOMMANDS[name][0])
     except ModuleNotFoundError as exc:  # an optional dependency of that tool (torch, tensorrt) is absent
+        from engines.errors import EngineUnavailableError
+
         install = INSTALL.get(str(exc.name).partition(".")[0])
         if install is None:
             raise

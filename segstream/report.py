@@ -97,7 +97,6 @@ def files_written(pipeline: Pipeline) -> list[dict[str, Any]]:
     return written
 
 
-
 def format_summary(s: dict[str, Any]) -> str:
     """The end-of-run table: frames, fps, latency per stage and end to end, drops, accuracy."""
     sources = s.get("sources", {})
@@ -120,6 +119,7 @@ def format_summary(s: dict[str, Any]) -> str:
     for name, q in s.get("queues", {}).items():
         lines.append(f"  {name:<22}{q['policy']:>12}{q['capacity']:>10}{q['max_depth']:>11}{q['dropped']:>9}")
     lines.append("")
+    failed = s.get("failed_sources") or {}
     for source_id, src in sources.items():
         extra = "".join(
             f", {key} {src[key]}" for key in ("disconnects", "reconnects", "corrupt_frames") if src.get(key)
@@ -129,6 +129,8 @@ def format_summary(s: dict[str, Any]) -> str:
             f"  source {source_id} ({redact_uri(str(src.get('uri', '')))}): {src.get('frames', 0)} frames, "
             f"{src.get('fps', 0):.1f} fps, dropped {src.get('dropped', 0)}, {src.get('state')}{extra}{miou}"
         )
+        if source_id in failed:
+            lines.append(f"    gave up: {failed[source_id]}")
     if s.get("miou") is not None:
         lines.append(f"  streamed mIoU {s['miou']:.4f} over {s.get('labelled_frames', 0)} labelled frames")
     if s.get("error"):

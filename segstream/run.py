@@ -24,15 +24,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from segcore.exits import fail
-from segstream.process import end_process, quiet_native_libraries, show_library_warnings
+from segstream.process import StartupSignals, end_process, quiet_native_libraries, show_library_warnings
 
 if TYPE_CHECKING:
     from pipeline import Pipeline
     from segstream.signals import SignalStop
 
+
 def main(argv: Sequence[str] | None = None) -> int:
-    try:  # the slow imports (the pipeline, OpenCV, ONNX Runtime): a Ctrl-C meanwhile ends in one line too
+    startup = StartupSignals()  # a stop signal during the slow imports and the model load is acted on after them
+    try:
         from segstream.arguments import parse_args
+
+        startup.raise_if_received()
     except KeyboardInterrupt as exc:
         return fail(exc)
     args = parse_args(list(argv) if argv is not None else None)
@@ -40,13 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         quiet_native_libraries(debug)
         show_library_warnings(debug)
-        code = _run(args)
+        code = _run(args, startup)
     except BaseException as exc:  # noqa: BLE001 - every error becomes one line and an exit code
         code = fail(exc, debug=debug)
     return end_process(code)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, startup: StartupSignals) -> int:
     from pipeline import Pipeline
     from segstream.arguments import config_from_args
     from segstream.report import print_status, progress_bar, report
@@ -54,7 +58,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)  # defaults ← --config ← flags ← --set
     pipeline = Pipeline.from_config(config, on_status=print_status)  # model, contracts, sources, outputs checked
-    with SignalStop(pipeline) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
+    startup.raise_if_received()
+    with SignalStop(pipeline, startup.received) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
         start(pipeline, signals)  # opens sources, loads the engine, opens the sinks, starts reading
         with progress_bar(pipeline) as progress:
             try:
