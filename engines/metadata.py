@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from engines.errors import ModelError
+from segcore.files import write_atomic
 from segcore.strict_yaml import load_yaml, yaml_error
 
 FORMAT = "segstream-model/1"
@@ -152,9 +153,7 @@ class ModelMeta:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text.encode())  # nothing half-written, no temporary file left on failure
         return path
 
     @classmethod
