@@ -10,6 +10,7 @@ connection that ends early, a file larger than allowed, a wrong hash, Ctrl-C).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import http.client
@@ -65,7 +66,7 @@ def download_checked(
 
 def _fetch(url: str, tmp: Path, shown: str, *, timeout: float, max_bytes: int,
            progress: Progress | None) -> tuple[str, int]:
-    request = urllib.request.Request(url, headers={"User-Agent": "segstream-fetch"})
+    request = _request(url)
     digest = hashlib.sha256()
     size = 0
     try:
@@ -105,6 +106,21 @@ def _fetch(url: str, tmp: Path, shown: str, *, timeout: float, max_bytes: int,
         raise ModelError(f"the download of {shown} ended after {size} of the {announced} bytes the server announced; "
                          "nothing was kept; try again")
     return digest.hexdigest(), size
+
+
+def _request(url: str) -> urllib.request.Request:
+    """A GET of ``url``; credentials in it (``https://user:pass@mirror/``) become a Basic
+    Authorization header, which urllib does not do by itself."""
+    headers = {"User-Agent": "segstream-fetch"}
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        netloc = parts.hostname or ""
+        netloc = f"[{netloc}]" if ":" in netloc else netloc
+        url = urllib.parse.urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
+    return urllib.request.Request(url, headers=headers)
 
 
 def _announced_length(response: object) -> int | None:

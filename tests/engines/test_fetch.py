@@ -10,12 +10,14 @@ hash with ``--file`` (as a mirror holding another release would).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,11 +44,14 @@ NAME = "lraspp_mobilenet_v3_large"
 SPEC = f"torchvision:{NAME}"
 
 
-def torchvision_layout_checkpoint(path: Path, seed: int = 3) -> Path:
-    """A state dict with exactly torchvision's keys and shapes for NAME, random values."""
+FIXTURE_KEYS = {NAME: NAME, "deeplabv3_mobilenet_v3_large": "deeplabv3_mobilenet_v3_large(aux_loss=True)"}
+
+
+def torchvision_layout_checkpoint(name: str, path: Path, seed: int = 3) -> Path:
+    """A state dict with exactly torchvision's keys and shapes for ``name``, random values."""
     gen = torch.Generator().manual_seed(seed)
     state = {}
-    for key, shape in FIXTURE["models"][NAME]["state_dict"]:
+    for key, shape in FIXTURE["models"][FIXTURE_KEYS[name]]["state_dict"]:
         if key.endswith("num_batches_tracked"):
             state[key] = torch.tensor(1)
         elif key.endswith("running_var"):
@@ -77,16 +82,19 @@ def serving(handler: type, **kwargs: object) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mirror folder: each checkpoint under its own hashed name, and LR-ASPP's also under
+    torchvision's published name (whose hash it does not have)."""
     folder = tmp_path_factory.mktemp("mirror")
-    made = torchvision_layout_checkpoint(folder / "made.pth")
-    digest = hashlib.sha256(made.read_bytes()).hexdigest()
-    made.rename(folder / f"{NAME}-{digest[:8]}.pth")
-    shutil.copy(folder / f"{NAME}-{digest[:8]}.pth", folder / TORCHVISION[NAME].file)  # the published name, wrong bytes
+    for name in FIXTURE_KEYS:
+        made = torchvision_layout_checkpoint(name, folder / "made.pth")
+        digest = hashlib.sha256(made.read_bytes()).hexdigest()
+        made.rename(folder / f"{name}-{digest[:8]}.pth")
+    shutil.copy(folder / own_name(folder), folder / TORCHVISION[NAME].file)
     return folder
 
 
-def own_name(mirror: Path) -> str:
-    return next(p.name for p in mirror.glob(f"{NAME}-*.pth") if p.name != TORCHVISION[NAME].file)
+def own_name(mirror: Path, name: str = NAME) -> str:
+    return next(p.name for p in mirror.glob(f"{name}-*.pth") if p.name != TORCHVISION[name].file)
 
 
 def segstream(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -113,28 +121,30 @@ def files_under(folder: Path) -> list[str]:
 # ------------------------------------------------------------------------------------ success
 
 
-@pytest.mark.slow  # one real export (~10 s) and a run
-def test_fetch_exports_and_caches_then_the_model_runs_offline_by_name(mirror: Path, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
+@pytest.mark.slow  # one real export (10-30 s) and a run
+@pytest.mark.parametrize("name", sorted(FIXTURE_KEYS))
+def test_fetch_exports_and_caches_then_the_model_runs_offline_by_name(mirror: Path, tmp_path: Path, name: str) -> None:
+    cache, spec, file = tmp_path / "cache", f"torchvision:{name}", own_name(mirror, name)
     with serving(_Quiet, directory=str(mirror)) as url:
-        result = segstream("fetch", SPEC, "--base-url", url, "--file", own_name(mirror), "--cache-dir", str(cache),
+        result = segstream("fetch", spec, "--base-url", url, "--file", file, "--cache-dir", str(cache),
                            "--input-size", "64x128")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"downloading {url}{own_name(mirror)}" in result.stdout and "100% of 13.1 MB" in result.stdout
-    assert "parity: PASSED" in result.stdout and f"--model {SPEC}" in result.stdout
-    assert files_under(cache) == ["torchvision", f"torchvision/{NAME}", f"torchvision/{NAME}/{NAME}.onnx",
-                                  f"torchvision/{NAME}/{NAME}.yaml"]  # no checkpoint, no partial folder
-    model = cache / "torchvision" / NAME / f"{NAME}.onnx"
+    size_mb = (mirror / file).stat().st_size / 1e6
+    assert f"downloading {url}{file}" in result.stdout and f"100% of {size_mb:.1f} MB" in result.stdout
+    assert "parity: PASSED" in result.stdout and f"--model {spec}" in result.stdout
+    assert files_under(cache) == ["torchvision", f"torchvision/{name}", f"torchvision/{name}/{name}.onnx",
+                                  f"torchvision/{name}/{name}.yaml"]  # no checkpoint, no partial folder
+    model = cache / "torchvision" / name / f"{name}.onnx"
     meta = yaml.safe_load(model.with_suffix(".yaml").read_text())
-    assert meta["provenance"]["checkpoint_sha256"] == hashlib.sha256((mirror / own_name(mirror)).read_bytes()).hexdigest()
+    assert meta["provenance"]["checkpoint_sha256"] == hashlib.sha256((mirror / file).read_bytes()).hexdigest()
     assert meta["class_names"][15] == "person" and meta["input"]["dtype"] == "uint8"
     assert meta["output"]["kind"] == "classmap" and (meta["input"]["height"], meta["input"]["width"]) == (64, 128)
 
     # the server is gone: a second fetch does not need it, and the run finds the model by name
-    again = segstream("fetch", SPEC, "--base-url", url, "--cache-dir", str(cache))
+    again = segstream("fetch", spec, "--base-url", url, "--cache-dir", str(cache))
     assert again.returncode == 0 and "already cached" in again.stdout, again.stderr
     stats = tmp_path / "s.json"
-    run = segstream("synthetic://street?seed=2&frames=3&size=256x128", "--model", SPEC, "--json", str(stats),
+    run = segstream("synthetic://street?seed=2&frames=3&size=256x128", "--model", spec, "--json", str(stats),
                     env={"SEGSTREAM_MODEL_CACHE": str(cache)})
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(stats.read_text())
@@ -144,7 +154,7 @@ def test_fetch_exports_and_caches_then_the_model_runs_offline_by_name(mirror: Pa
     image = np.random.default_rng(0).integers(0, 256, (64, 128, 3), dtype=np.uint8)
     with Segmenter.from_model(model) as seg:
         ours = seg.segment(image).class_map
-    net = load_checkpoint(mirror / own_name(mirror), arch=NAME).model.eval()
+    net = load_checkpoint(mirror / file, arch=name).model.eval()
     rgb = torch.from_numpy(image[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
     mean, std = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
     with torch.no_grad():
@@ -169,6 +179,28 @@ def test_a_mirror_on_disk_is_read_through_file_urls(mirror: Path, tmp_path: Path
     cache = tmp_path / "cache"
     result = segstream("fetch", SPEC, "--base-url", mirror.as_uri(), "--cache-dir", str(cache))
     one_error(result, "not d234d4ea")  # read whole from the folder, then refused by its hash
+    assert not cache.exists()
+
+
+class _NeedsPassword(_Quiet):
+    """Serves the mirror only with HTTP Basic credentials user / p@ss."""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"user:p@ss").decode():
+            self.send_error(401, "Unauthorized")
+            return
+        super().do_GET()
+
+
+def test_a_mirror_behind_a_password_takes_it_from_the_url_and_never_shows_it(mirror: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with serving(_NeedsPassword, directory=str(mirror)) as url:
+        with_password = url.replace("http://", "http://user:p%40ss@")
+        let_in = segstream("fetch", SPEC, "--base-url", with_password, "--cache-dir", str(cache))
+        kept_out = segstream("fetch", SPEC, "--base-url", url, "--cache-dir", str(cache))
+    line = one_error(let_in, "not d234d4ea", "http://***@127.0.0.1")  # got the file, refused its hash
+    assert "p%40ss" not in line + let_in.stdout and "p@ss" not in line + let_in.stdout
+    one_error(kept_out, "HTTP 401")
     assert not cache.exists()
 
 
@@ -215,6 +247,43 @@ def test_a_download_cut_short_leaves_nothing(tmp_path: Path) -> None:
     with serving(_Truncating, directory=str(tmp_path)) as url:
         result = segstream("fetch", SPEC, "--base-url", url, "--cache-dir", str(cache))
     one_error(result, "nothing was kept", "try again")
+    assert not cache.exists()
+
+
+class _Stalling(SimpleHTTPRequestHandler):
+    """Announces a file, sends a first part, then holds the connection open without sending more."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        self.wfile.write(b"\0" * 300_000)
+        self.wfile.flush()
+        time.sleep(20)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_download_leaves_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+    cache = tmp_path / "cache"
+    base = {k: v for k, v in os.environ.items() if k != "SEGSTREAM_MODEL_CACHE"}
+    with serving(_Stalling, directory=str(tmp_path)) as url:
+        process = subprocess.Popen([sys.executable, "-m", "segstream", "fetch", SPEC, "--base-url", url, "--cache-dir",
+                                    str(cache)], cwd=ROOT, env={**base, "PYTHONPATH": str(ROOT)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not any(p.name.endswith(".download") and p.stat().st_size > 0 for p in cache.rglob("*")):
+                assert process.poll() is None and time.monotonic() < deadline, "the download never started"
+                time.sleep(0.05)
+            process.send_signal(sig)
+            out, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 130, (out, err)
+    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
     assert not cache.exists()
 
 
