@@ -21,6 +21,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engines.errors import ModelError
 from segcore.redact import redact_uri
@@ -75,18 +76,16 @@ def _fetch(url: str, tmp: Path, shown: str, *, timeout: float, max_bytes: int,
             if announced is not None and announced > max_bytes:
                 raise ModelError(f"{shown} is {announced} bytes, more than the {max_bytes >> 20} MiB a checkpoint "
                                  "may have; check --base-url")
-            with open(tmp, "wb") as fh:
+            with _Writer(tmp) as sink:
                 while block := response.read(_CHUNK):
                     size += len(block)
                     if size > max_bytes:
                         raise ModelError(f"{shown} sent more than the {max_bytes >> 20} MiB a checkpoint may have; "
                                          "check --base-url")
                     digest.update(block)
-                    fh.write(block)
+                    sink.write(block)
                     if progress is not None:
                         progress(size, announced)
-                fh.flush()
-                os.fsync(fh.fileno())
     except urllib.error.HTTPError as exc:
         raise ModelError(f"cannot download {shown}: HTTP {exc.code} {exc.reason}; check the name and --base-url "
                          "(a mirror must hold torchvision's file under its own name)") from None
@@ -98,14 +97,41 @@ def _fetch(url: str, tmp: Path, shown: str, *, timeout: float, max_bytes: int,
         raise ModelError(f"the download of {shown} broke off after {size} bytes ({exc}); nothing was kept; "
                          "try again") from None
     except OSError as exc:
-        if exc.filename is not None and Path(exc.filename) == tmp:
-            raise ModelError(f"cannot write the download into {tmp.parent}: {exc.strerror or exc}; "
-                             "choose another --cache-dir") from None
         raise ModelError(_unreachable(shown, exc, timeout)) from None
     if announced is not None and size != announced:
         raise ModelError(f"the download of {shown} ended after {size} of the {announced} bytes the server announced; "
                          "nothing was kept; try again")
     return digest.hexdigest(), size
+
+
+class _Writer:
+    """The temporary file, whose failures (a full disk, a read-only cache) are said as such, not
+    mistaken for the network's."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = self._do(lambda: open(path, "wb"))  # noqa: SIM115 - closed by __exit__
+
+    def write(self, block: bytes) -> None:
+        self._do(lambda: self.file.write(block))
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._do(self.file.flush)
+                self._do(lambda: os.fsync(self.file.fileno()))
+        finally:
+            self.file.close()
+
+    def _do(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except OSError as exc:
+            raise ModelError(f"cannot write the download into {self.path.parent}: {exc.strerror or exc}; "
+                             "free some space or choose another --cache-dir") from None
 
 
 def _request(url: str) -> urllib.request.Request:

@@ -89,6 +89,10 @@ def _main(argv: list[str]) -> int:
     if importlib.util.find_spec("torch") is None:  # the export needs it: say so before downloading anything
         raise EngineUnavailableError("segstream fetch exports with PyTorch, which is not installed here; "
                                      "pip install 'segstream[train]' (CPU machines: torch==2.13.0 first)")
+    from engines.models.export import ExportOptions, check_options
+
+    for entry in entries:  # an input size no export can take is refused before the download, not after it
+        check_options(ExportOptions(input_size=args.input_size, uint8_input=True, argmax=True), entry.classes)
     for name in ("torch.onnx", "onnxscript"):  # the exporter's registry and version-converter chatter
         logging.getLogger(name).setLevel(logging.ERROR)
     with _interrupts_raise():

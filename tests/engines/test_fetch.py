@@ -125,6 +125,7 @@ def files_under(folder: Path) -> list[str]:
 @pytest.mark.parametrize("name", sorted(FIXTURE_KEYS))
 def test_fetch_exports_and_caches_then_the_model_runs_offline_by_name(mirror: Path, tmp_path: Path, name: str) -> None:
     cache, spec, file = tmp_path / "cache", f"torchvision:{name}", own_name(mirror, name)
+    (cache / "torchvision" / f".{name}.partial-999999999-1").mkdir(parents=True)  # left by a fetch killed outright
     with serving(_Quiet, directory=str(mirror)) as url:
         result = segstream("fetch", spec, "--base-url", url, "--file", file, "--cache-dir", str(cache),
                            "--input-size", "64x128")
@@ -294,6 +295,7 @@ def test_an_interrupted_download_leaves_nothing(tmp_path: Path, sig: signal.Sign
     ([SPEC, "--file", "lraspp.pth"], ["carries no hash"]),
     ([SPEC, "torchvision:deeplabv3_mobilenet_v3_large", "--file", f"{NAME}-0123abcd.pth"], ["one torchvision:NAME"]),
     ([SPEC, "--timeout", "0"], ["out of range"]),
+    ([SPEC, "--input-size", "16x16", "--base-url", "http://127.0.0.1:9/"], ["input size 16x16 is too small"]),
 ])
 def test_bad_arguments_are_one_line_before_any_download(tmp_path: Path, args: list[str], needles: list[str]) -> None:
     cache = tmp_path / "cache"
