@@ -303,8 +303,9 @@ def test_bad_arguments_are_one_line_before_any_download(tmp_path: Path, args: li
     assert not cache.exists()
 
 
-def test_a_name_not_in_the_cache_says_to_fetch_it(tmp_path: Path) -> None:
-    result = segstream("synthetic://street?frames=2", "--model", "torchvision:deeplabv3_mobilenet_v3_large",
+@pytest.mark.parametrize("command", [[], ["eval", "--json", "r.json", "--data"]], ids=["run", "eval"])
+def test_a_name_not_in_the_cache_says_to_fetch_it(tmp_path: Path, command: list[str]) -> None:
+    result = segstream(*command, "synthetic://street?frames=2", "--model", "torchvision:deeplabv3_mobilenet_v3_large",
                        env={"SEGSTREAM_MODEL_CACHE": str(tmp_path)})
     one_error(result, f"not in the model cache {tmp_path}", "`segstream fetch torchvision:deeplabv3_mobilenet_v3_large`")
     assert files_under(tmp_path) == []
