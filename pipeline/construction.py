@@ -23,6 +23,7 @@ from engines.errors import ModelError
 from engines.metadata import ModelMeta, load_for_model
 from engines.registry import check_model_file
 from engines.weights import default_model_path
+from engines.zoo import is_named_model
 from pipeline.config_schema import Config
 from pipeline.contracts import check_contracts, infer_workers
 from pipeline.failure import quietly
@@ -47,6 +48,9 @@ def resolve_model_path(path: str | Path | None) -> Path:
                 "or restore the file from the repository"
             )
         return bundled
+    if is_named_model(path):
+        raise ModelError(f"{path} is a name the segstream command looks up in its model cache; in Python pass the "
+                         "cached file: engines.zoo.cached_model(cache_dir, name)")
     candidate = Path(path).expanduser()
     if not candidate.exists() and not candidate.is_absolute() and (PROJECT_ROOT / candidate).exists():
         candidate = PROJECT_ROOT / candidate  # configs name bundled files relative to the project

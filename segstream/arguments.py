@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from pipeline.config import load_config
 from pipeline.config_schema import VISUALIZE_MODES, Config
 from segcore.exits import CommandParser
+from segstream.model_names import resolve_named_model
 
 DEMO_VIDEO = "out/segstream_demo.mp4"
 
@@ -35,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
              "(default: the synthetic street stream)")
     add("-o", "--output", metavar="OUT", help="annotated video file (several sources: use {source} in the name)")
     add("--config", metavar="FILE", help="YAML config (see configs/default.yaml for every key)")
-    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine) with its sidecar; default: the bundled model")
+    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine) with its sidecar, or torchvision:NAME fetched by `segstream fetch`; "
+                                        "default: the bundled model")
     add("--set", metavar="KEY=VALUE", action="append", default=[], help="override any config key, e.g. --set runtime.batch_size=4")
     add("--show", action="store_true", help="show the result in a window")
     add("--visualize", choices=VISUALIZE_MODES, help="overlay, mask, side by side, or none")
@@ -75,4 +78,5 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overridden = {item.partition("=")[0].strip() for item in args.set}
     if not args.sources and args.config is None and "output.video" not in values and "output.video" not in overridden:
         values["output.video"] = DEMO_VIDEO  # run bare: the demo writes an annotated video
-    return load_config(args.config, args.set, values=values, value_origins=origins)
+    config = load_config(args.config, args.set, values=values, value_origins=origins)
+    return resolve_named_model(config, os.environ)  # --model torchvision:NAME: the fetched model in the cache

@@ -562,6 +562,36 @@ def test_push_source_live_never_blocks_the_host(tiny_model: Path, engine_hook: C
     assert pipe.stats()["sources"]["cam"]["dropped_at_push"] + pipe.stats()["dropped"] > 0
 
 
+def _distinct_images(model: Path, count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``count`` random images and their class maps (by ``Segmenter``), no two maps alike."""
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(count)]
+    with Segmenter.from_model(model) as seg:
+        maps = [seg.segment(image).class_map for image in images]
+    assert all(not np.array_equal(a, b) for i, a in enumerate(maps) for b in maps[i + 1 :])
+    return images, maps
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_push_source_copies_so_a_host_may_reuse_its_buffer(tiny_model: Path, copy: bool) -> None:
+    """A host that writes every frame into one buffer gets each frame's own result (by pts) when
+    push copies (the default); with copy=False the queued frames alias the buffer, as documented."""
+    images, expected = _distinct_images(tiny_model, 5)
+    later = images.pop()
+    source = PushSource("cam", live=False, capacity=len(images))
+    buffer = np.empty_like(images[0])
+    for i, image in enumerate(images):  # all queued before the pipeline reads any
+        buffer[...] = image
+        assert source.push(buffer, pts=float(i), copy=copy) == i
+    buffer[...] = later  # the host moves on to its next frame
+    source.end()
+    got: list[SegResult] = []
+    Pipeline(source, CallbackSink(got.append), model=tiny_model).run()
+    assert [r.frame.pts for r in got] == [0.0, 1.0, 2.0, 3.0]
+    right = [np.array_equal(r.class_map, expected[int(r.frame.pts)]) for r in got]
+    assert right == ([True] * 4 if copy else [False] * 4)
+
+
 def test_push_source_refuses_bad_images() -> None:
     from segcore.errors import SourceError
 
