@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pipeline.events.event import ZoneEvent
@@ -72,7 +73,7 @@ class MqttPublisher(QueuedPublisher):
         self.target = parse_mqtt_url(url)
         self.timeout_s = timeout_s
         self._connected = threading.Event()
-        self._client = None
+        self._client: Any = None  # a paho Client once connected (paho is imported only when used)
         self.reconnects = 0
 
     def topic(self, event: ZoneEvent) -> str:
