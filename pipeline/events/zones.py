@@ -9,7 +9,9 @@ that each source id is one of the run's and each class one of the model's, and g
 its size before the first frame).
 
 ``ZoneArea`` is a zone drawn at one frame size, once: the polygon's bounding box and the pixels
-inside it (the pixels whose centre is inside). ``fractions(class_map)`` counts every class inside it with one ``bincount``.
+inside it (the pixels whose centre is inside). ``fractions(class_map)`` counts every class inside it with one histogram (OpenCV's ``calcHist``
+with the zone's mask: 0.3-0.4 ms per zone on a 720p class map here, against 1.4-5.7 ms for numpy's
+``bincount`` of the masked pixels). Drawing the mask, once per size, takes about 13 ms at 720p.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from pipeline.config_schema import ZoneConfig
@@ -143,13 +146,15 @@ class ZoneArea:
                 f"zones.{zone.source} zone {zone.name!r} covers no pixel of the {width}x{height} frame; make it larger"
             )
         self.box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
-        self.inside = mask[self.box]
-        self.pixels = int(self.inside.sum())
+        inside = mask[self.box]
+        self.pixels = int(inside.sum())
+        # calcHist's mask (uint8), or None where the zone fills its box (a rectangle: no mask to apply)
+        self.mask = None if self.pixels == inside.size else inside.astype(np.uint8)
 
     def fractions(self, class_map: np.ndarray) -> np.ndarray:
         """Share of the zone's pixels per class id (256 values: every id a uint8 map can hold)."""
-        counts = np.bincount(class_map[self.box][self.inside], minlength=256)
-        return counts.astype(np.float64) / self.pixels
+        counts = cv2.calcHist([np.ascontiguousarray(class_map[self.box])], [0], self.mask, [256], [0, 256])
+        return counts.ravel().astype(np.float64) / self.pixels
 
 
 def inside_polygon(corners: np.ndarray, width: int, height: int) -> np.ndarray:
