@@ -117,6 +117,13 @@ def _check_events(config: Config, where: typed_yaml.Places) -> None:
     from pipeline.events.zones import check_zone_configs
 
     check_zone_configs(config.zones, where)
+    if config.restream.url is not None:
+        from pipeline.sinks.restream import parse_restream_url
+
+        try:
+            parse_restream_url(config.restream.url)
+        except ConfigError as exc:
+            raise ConfigError(f"{where('restream.url')}: {exc}") from None
     events = config.events
     for key, value, check in (("events.mqtt", events.mqtt, parse_mqtt_url), ("events.webhook", events.webhook, check_webhook_url)):
         if value is None:

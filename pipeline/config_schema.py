@@ -166,6 +166,14 @@ class EventsConfig:
 
 
 @dataclass(frozen=True)
+class RestreamConfig:
+    url: str | None = None  # rtsp://HOST:PORT/PATH to serve the annotated stream on (several sources: PATH/SOURCE)
+    bitrate_kbps: int = field(default=4000, metadata=limits(low=100, high=100_000))  # x264's target per stream
+    # frames between keyframes: a new viewer waits at most this long for a picture
+    keyframe_interval: int = field(default=30, metadata=limits(low=1, high=1000))
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -176,3 +184,4 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     zones: dict[str, list[ZoneConfig]] = field(default_factory=dict)  # source id → its zones
     events: EventsConfig = field(default_factory=EventsConfig)
+    restream: RestreamConfig = field(default_factory=RestreamConfig)

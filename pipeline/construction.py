@@ -6,7 +6,8 @@ it before opening any source, so a bad model fails before a camera is touched, a
 result to the pipeline it builds: the sidecar is read and the contracts checked once per pipeline.
 ``parts_from_config`` does that, then makes the config's sources, checks every output path
 (``pipeline.sinks.plan``: against the inputs, each other, and the folders' writability) and builds
-the outputs (with the zone sink first when the config has zones: ``pipeline.sinks.events``).
+the outputs (with the zone sink first when the config has zones: ``pipeline.sinks.events``; the
+RTSP restream last: ``pipeline.sinks.restream``).
 ``build_stages`` makes the stages the config asks for: preprocess, one infer stage per inference
 worker (each opens its own engine), postprocess and render.
 """
@@ -118,6 +119,13 @@ def parts_from_config(
         )
         if zones is not None:  # first: a JSONL sink closing after it waits for its last event
             outputs = [zones, *outputs]
+        if config.restream.url:
+            from pipeline.sinks.restream import RestreamSink
+
+            restream = config.restream
+            outputs.append(RestreamSink(restream.url, bitrate_kbps=restream.bitrate_kbps,
+                                        keyframe_interval=restream.keyframe_interval, multi_source=len(uris) > 1,
+                                        visualize=config.render.visualize))
     except BaseException:
         close_sources(sources)
         raise

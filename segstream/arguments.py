@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--live", action="store_true", help="treat every source as live: keep the newest frame, drop the rest")
     add("--mqtt", metavar="mqtt://HOST[:PORT][/PREFIX]", help="publish zone events to an MQTT broker (needs zones in the config)")
     add("--webhook", metavar="URL", help="POST zone events as JSON to URL (needs zones in the config)")
+    add("--restream", metavar="rtsp://HOST:PORT/PATH",
+        help="serve the annotated stream as H.264 over RTSP (GStreamer's RTSP server; several sources: PATH/SOURCE)")
     add("--pace", action="store_true", help="replay files and synthetic streams at their own fps, like a camera")
     return parser
 
@@ -73,6 +75,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "source.pace": (True if args.pace else None, "--pace"),
         "events.mqtt": (args.mqtt, "--mqtt"),
         "events.webhook": (args.webhook, "--webhook"),
+        "restream.url": (args.restream, "--restream"),
     }
     values: dict[str, Any] = {key: value for key, (value, _) in flags.items() if value is not None}
     origins = {key: f"{flag} {redact_uri(str(values[key]))}" if not isinstance(values[key], bool) else flag
