@@ -92,6 +92,15 @@ def report(pipeline: Pipeline, config: Config) -> dict[str, Any]:
     return summary
 
 
+def print_serving(pipeline: Pipeline) -> None:
+    """One line per stream the run serves (``--restream``): where a player opens it."""
+    for sink in pipeline.sinks:
+        urls = getattr(sink, "urls", None)
+        if callable(urls):
+            for source_id, url in urls().items():
+                print(f"serving {source_id}: {url}", flush=True)
+
+
 def _events_line(events: dict[str, Any]) -> str:
     """"zone events: 3 (mqtt: 3 sent, 0 dropped, 0 failed, 0 undelivered)"."""
     parts = [f"{name}: {s.get('sent', 0)} sent, {s.get('dropped', 0)} dropped, {s.get('failed', 0)} failed, "

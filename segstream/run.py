@@ -49,13 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pipeline import Pipeline
     from segstream.arguments import config_from_args
-    from segstream.report import print_status, progress_bar, report
+    from segstream.report import print_serving, print_status, progress_bar, report
     from segstream.signals import SignalStop
 
     config = config_from_args(args)  # defaults ← --config ← flags ← --set
     pipeline = Pipeline.from_config(config, on_status=print_status)  # model, contracts, sources, outputs checked
     with SignalStop(pipeline) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
         start(pipeline, signals)  # opens sources, loads the engine, opens the sinks, starts reading
+        print_serving(pipeline)  # --restream: the URL of each stream
         with progress_bar(pipeline) as progress:
             try:
                 while not pipeline.join(timeout=0.25):

@@ -46,6 +46,7 @@ def test_the_command_serves_the_annotated_stream_until_stopped(tiny_model: Path)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
+    assert f"serving street: {url}" in out
 
 
 def test_a_restream_url_that_cannot_be_served_is_one_line() -> None:
