@@ -13,7 +13,7 @@ closes the publishers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pipeline.config_schema import EventsConfig, ZoneConfig
@@ -66,6 +66,15 @@ class ZoneEventSink:
 
     def stats(self) -> dict[str, Any]:
         return {**self.hub.stats(), **{p.name: p.stats() for p in self.publishers}}
+
+
+def event_hub(sinks: Iterable[object]) -> EventHub | None:
+    """The hub of the zone sink among ``sinks`` (``Pipeline.sinks``), None when the run has no zones:
+    where a host or an HTTP server subscribes to the run's zone events."""
+    for sink in sinks:
+        if isinstance(sink, ZoneEventSink):
+            return sink.hub
+    return None
 
 
 def build_event_sink(

@@ -20,7 +20,7 @@ from pipeline.config_schema import EventsConfig, ZoneConfig
 from pipeline.events.event import ZoneEvent
 from pipeline.events.mqtt import MqttPublisher
 from pipeline.events.webhook import WebhookPublisher
-from pipeline.sinks.events import build_event_sink
+from pipeline.sinks.events import build_event_sink, event_hub
 from pipeline.sinks.jsonl import JsonlSink
 from segcore.errors import OutputError
 from segcore.labels import CITYSCAPES
@@ -75,6 +75,7 @@ def test_a_real_subscriber_gets_start_update_end_and_the_jsonl_file_the_same(
     source = PushSource("cam", live=False)
     with Subscriber(broker.port, "site1/#") as subscriber:
         with Pipeline([source], [zones, jsonl], model=tiny_model) as pipe:
+            assert event_hub(pipe.sinks) is zones.hub and event_hub([jsonl]) is None
             for index in range(10):
                 source.push(marked if 3 <= index <= 7 else plain, pts=float(index))
             source.end()
