@@ -33,6 +33,7 @@ Smoothing = Literal["none", "ema", "majority"]
 Visualize = Literal["overlay", "mask", "side", "none"]
 Codec = Literal["auto", "h264", "mp4v"]
 VideoPreset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]  # libx264's
+ZoneUnits = Literal["normalized", "pixels"]
 
 BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
 DECODERS: tuple[str, ...] = get_args(Decoder)
@@ -42,6 +43,7 @@ SMOOTHING_MODES: tuple[str, ...] = get_args(Smoothing)
 VISUALIZE_MODES: tuple[str, ...] = get_args(Visualize)
 CODECS: tuple[str, ...] = get_args(Codec)
 VIDEO_PRESETS: tuple[str, ...] = get_args(VideoPreset)
+ZONE_UNITS: tuple[str, ...] = get_args(ZoneUnits)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,41 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class ZoneConfig:
+    """One zone of one source (``zones: {source id: [zone, ...]}``); checked by ``pipeline.events.zones``."""
+
+    name: str = ""  # required: the zone's name in events and MQTT topics
+    # required: [[x, y], ...], at least 3 points; in units of the frame (normalized: 0..1) or pixels
+    polygon: list[list[float]] = field(default_factory=list)
+    units: ZoneUnits = "normalized"
+    classes: list[str] = field(default_factory=list)  # required: class names of the model
+    enter: float = field(default=0.5, metadata=limits(above=0.0, high=1.0))  # covered fraction that starts an event
+    exit: float = field(default=0.3, metadata=limits(above=0.0, high=1.0))  # fraction below which it ends; <= enter
+    # the fraction must stay >= enter this long before ``start`` (and < exit this long before ``end``)
+    min_duration_s: float = field(default=0.0, metadata=limits(low=0.0, high=MAX_WAIT_S))
+    # while an event lasts: an ``update`` at most this often; 0 = on every frame
+    update_interval_s: float = field(default=1.0, metadata=limits(low=0.0, high=MAX_WAIT_S))
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    mqtt: str | None = None  # mqtt://host[:port][/prefix]; topics PREFIX/SOURCE/ZONE/CLASS (prefix: segstream)
+    webhook: str | None = None  # http(s):// URL each event is POSTed to as JSON
+    # events waiting per publisher; when full the newest is dropped and counted (the pipeline never waits)
+    queue_size: int = field(default=1000, metadata=limits(low=1, high=1_000_000))
+    timeout_s: float = field(default=5.0, metadata=limits(above=0.0, high=600.0))  # connect / request timeout
+    retries: int = field(default=3, metadata=limits(low=0, high=100))  # webhook: tries after the first failed one
+
+
+@dataclass(frozen=True)
+class RestreamConfig:
+    url: str | None = None  # rtsp://HOST:PORT/PATH to serve the annotated stream on (several sources: PATH/SOURCE)
+    bitrate_kbps: int = field(default=4000, metadata=limits(low=100, high=100_000))  # x264's target per stream
+    # frames between keyframes: a new viewer waits at most this long for a picture
+    keyframe_interval: int = field(default=30, metadata=limits(low=1, high=1000))
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -145,3 +182,6 @@ class Config:
     render: RenderConfig = field(default_factory=RenderConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    zones: dict[str, list[ZoneConfig]] = field(default_factory=dict)  # source id → its zones
+    events: EventsConfig = field(default_factory=EventsConfig)
+    restream: RestreamConfig = field(default_factory=RestreamConfig)

@@ -6,7 +6,8 @@ it before opening any source, so a bad model fails before a camera is touched, a
 result to the pipeline it builds: the sidecar is read and the contracts checked once per pipeline.
 ``parts_from_config`` does that, then makes the config's sources, checks every output path
 (``pipeline.sinks.plan``: against the inputs, each other, and the folders' writability) and builds
-the outputs.
+the outputs (with the zone sink first when the config has zones: ``pipeline.sinks.events``; the
+RTSP restream last: ``pipeline.sinks.restream``).
 ``build_stages`` makes the stages the config asks for: preprocess, one infer stage per inference
 worker (each opens its own engine), postprocess and render.
 """
@@ -99,6 +100,7 @@ def parts_from_config(
     of a live source; ``on_quit`` is called when a display window asks to quit.
     """
     from pipeline.sinks import build_sinks
+    from pipeline.sinks.events import build_event_sink
     from pipeline.sinks.plan import check_outputs
     from pipeline.sources import open_source, source_ids_for
 
@@ -110,13 +112,24 @@ def parts_from_config(
         for uri, source_id in zip(uris, source_ids, strict=True):
             sources.append(open_source(uri, source_id=source_id, config=config.source, on_status=on_status))
         check_outputs(config.output, inputs=uris, source_ids=source_ids)  # before any frame is read
+        zones = build_event_sink(config.zones, config.events, source_ids=source_ids, class_names=model.meta.class_names)
         outputs = build_sinks(
             config.output,
             inputs=uris,
             class_names=model.meta.class_names,
             multi_source=len(uris) > 1,
             on_quit=on_quit,
+            events=zones.hub if zones is not None else None,
         )
+        if zones is not None:  # first: a JSONL sink closing after it waits for its last event
+            outputs = [zones, *outputs]
+        if config.restream.url:
+            from pipeline.sinks.restream import RestreamSink
+
+            restream = config.restream
+            outputs.append(RestreamSink(restream.url, bitrate_kbps=restream.bitrate_kbps,
+                                        keyframe_interval=restream.keyframe_interval, multi_source=len(uris) > 1,
+                                        visualize=config.render.visualize))
     except BaseException:
         close_sources(sources)
         raise

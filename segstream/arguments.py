@@ -10,6 +10,7 @@ from typing import Any
 from pipeline.config import load_config
 from pipeline.config_schema import VISUALIZE_MODES, Config
 from segcore.exits import CommandParser
+from segcore.redact import redact_uri
 from segstream.model_names import resolve_named_model
 
 DEMO_VIDEO = "out/segstream_demo.mp4"
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--jsonl", metavar="FILE", help="write one JSON record per frame (time, latency, class fractions)")
     add("--json", metavar="STATS.json", help="write the run summary as JSON")
     add("--live", action="store_true", help="treat every source as live: keep the newest frame, drop the rest")
+    add("--mqtt", metavar="mqtt://HOST[:PORT][/PREFIX]", help="publish zone events to an MQTT broker (needs zones in the config)")
+    add("--webhook", metavar="URL", help="POST zone events as JSON to URL (needs zones in the config)")
+    add("--restream", metavar="rtsp://HOST:PORT/PATH",
+        help="serve the annotated stream as H.264 over RTSP (GStreamer's RTSP server; several sources: PATH/SOURCE)")
     add("--pace", action="store_true", help="replay files and synthetic streams at their own fps, like a camera")
     return parser
 
@@ -71,9 +76,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "output.show": (True if args.show else None, "--show"),
         "source.mode": ("live" if args.live else None, "--live"),
         "source.pace": (True if args.pace else None, "--pace"),
+        "events.mqtt": (args.mqtt, "--mqtt"),
+        "events.webhook": (args.webhook, "--webhook"),
+        "restream.url": (args.restream, "--restream"),
     }
     values: dict[str, Any] = {key: value for key, (value, _) in flags.items() if value is not None}
-    origins = {key: f"{flag} {values[key]}" if not isinstance(values[key], bool) else flag
+    origins = {key: f"{flag} {redact_uri(str(values[key]))}" if not isinstance(values[key], bool) else flag
                for key, (_, flag) in flags.items() if key in values}
     overridden = {item.partition("=")[0].strip() for item in args.set}
     if not args.sources and args.config is None and "output.video" not in values and "output.video" not in overridden:

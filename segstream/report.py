@@ -71,8 +71,13 @@ def report(pipeline: Pipeline, config: Config) -> dict[str, Any]:
     summary = pipeline.stats()
     summary["config"] = _config_for_report(config)
     written = files_written(pipeline)
+    for sink in pipeline.sinks:  # zone events: how many, and what each publisher delivered
+        if getattr(sink, "name", None) == "zones" and callable(getattr(sink, "stats", None)):
+            summary["events"] = sink.stats()
     summary["outputs"] = written + ([{"kind": "summary", "path": config.output.json}] if config.output.json else [])
     print(format_summary(summary))
+    if "events" in summary:
+        print(_events_line(summary["events"]))
     for item in written:
         print(f"wrote {item['kind']}: {item['path']} ({item['frames']} {COUNTED.get(item['kind'], 'frames')})")
     if config.output.json:
@@ -85,6 +90,23 @@ def report(pipeline: Pipeline, config: Config) -> dict[str, Any]:
         else:
             print(f"wrote summary: {config.output.json}")
     return summary
+
+
+def print_serving(pipeline: Pipeline) -> None:
+    """One line per stream the run serves (``--restream``): where a player opens it."""
+    for sink in pipeline.sinks:
+        urls = getattr(sink, "urls", None)
+        if callable(urls):
+            for source_id, url in urls().items():
+                print(f"serving {source_id}: {url}", flush=True)
+
+
+def _events_line(events: dict[str, Any]) -> str:
+    """"zone events: 3 (mqtt: 3 sent, 0 dropped, 0 failed, 0 undelivered)"."""
+    parts = [f"{name}: {s.get('sent', 0)} sent, {s.get('dropped', 0)} dropped, {s.get('failed', 0)} failed, "
+             f"{s.get('undelivered', 0)} undelivered" + (f" ({s['last_error']})" if s.get("last_error") else "")
+             for name, s in events.items() if isinstance(s, dict)]
+    return f"zone events: {events.get('events', 0)}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def files_written(pipeline: Pipeline) -> list[dict[str, Any]]:

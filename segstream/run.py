@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, startup: StartupSignals) -> int:
     from pipeline import Pipeline
     from segstream.arguments import config_from_args
-    from segstream.report import print_status, progress_bar, report
+    from segstream.report import print_serving, print_status, progress_bar, report
     from segstream.signals import SignalStop
 
     config = config_from_args(args)  # defaults ← --config ← flags ← --set
@@ -61,6 +61,7 @@ def _run(args: argparse.Namespace, startup: StartupSignals) -> int:
     startup.raise_if_received()
     with SignalStop(pipeline, startup.received) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
         start(pipeline, signals)  # opens sources, loads the engine, opens the sinks, starts reading
+        print_serving(pipeline)  # --restream: the URL of each stream
         with progress_bar(pipeline) as progress:
             try:
                 while not pipeline.join(timeout=0.25):
