@@ -23,23 +23,22 @@ from bench.timing import Clock, machine_busy_s
 from tools.gpu_measure import NEEDS_CUDA, TIME_BOX
 
 
-def make_clip(folder: Path, size: tuple[int, int], frames: int, fps: int, unique: int) -> dict[str, Any]:
+def make_clip(folder: Path, size: tuple[int, int], frames: int, fps: int, unique: int, *, use_pyav: bool) -> dict[str, Any]:
     """The street clip at ``size`` (w, h) at ``fps`` and at 60 fps: ``unique`` rendered frames, repeated
     up to ``frames``."""
     from streetsim import StreetScene, SyntheticSpec
 
     scene = StreetScene(SyntheticSpec(seed=7, frames=max(frames, unique), width=size[0], height=size[1], fps=fps))
     images = [scene.render(i)[0] for i in range(min(unique, frames))]
-    codec = "h264" if _has_pyav() else "mp4v"
-    paths = {}
+    paths, codec = {}, ""
     for rate in (fps, 60):
         path = folder / f"street_{size[0]}x{size[1]}_{rate}fps.mp4"
-        (_write_pyav if codec == "h264" else _write_opencv)(path, images, frames, rate)
+        codec = _write_pyav(path, images, frames, rate) if use_pyav else _write_opencv(path, images, frames, rate)
         paths[rate] = path
     return {"paths": paths, "codec": codec, "size": list(size), "frames": frames, "unique_frames": len(images)}
 
 
-def _has_pyav() -> bool:
+def has_pyav() -> bool:
     try:
         import av  # noqa: F401
     except ImportError:
@@ -47,7 +46,7 @@ def _has_pyav() -> bool:
     return True
 
 
-def _write_pyav(path: Path, images: list[np.ndarray], frames: int, fps: int) -> None:
+def _write_pyav(path: Path, images: list[np.ndarray], frames: int, fps: int) -> str:
     import av
 
     with av.open(str(path), "w", format="mp4") as container:
@@ -60,18 +59,27 @@ def _write_pyav(path: Path, images: list[np.ndarray], frames: int, fps: int) -> 
             frame.pts = index
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+    return "h264 (PyAV libx264)"
 
 
-def _write_opencv(path: Path, images: list[np.ndarray], frames: int, fps: int) -> None:
+def _write_opencv(path: Path, images: list[np.ndarray], frames: int, fps: int) -> str:
+    """H.264 where this OpenCV build can encode it (the pip wheels cannot), else MPEG-4 Part 2."""
     import cv2
 
     height, width = images[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write mp4v to {path}")
+    writer, name = None, ""
+    for fourcc, name in (("avc1", "h264 (OpenCV)"), ("mp4v", "mp4v (OpenCV; this build encodes no H.264)")):  # noqa: B007
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+        if writer.isOpened():
+            break
+        writer.release()
+        writer = None
+    if writer is None:
+        raise RuntimeError(f"OpenCV can write neither H.264 nor mp4v to {path}")
     for index in range(frames):
         writer.write(images[index % len(images)])
     writer.release()
+    return name
 
 
 class Utilisation:
@@ -143,14 +151,16 @@ def run_once(ctx: Any, clip: Path, *, streams: int, device_path: str, live: bool
         if result.frame.index < keep_maps:
             maps[result.frame.index] = result.class_map
 
+    started = time.monotonic()
     with Utilisation() as util:
         pipe = Pipeline.from_config(config, sinks=[CallbackSink(keep)])
         with pipe:
             pipe.join()
+    seconds = round(time.monotonic() - started, 2)
     stats = pipe.stats()
     sources = stats["sources"]
     return {
-        "streams": streams, "device_path": device_path, "live": live, "frames": stats["frames"],
+        "streams": streams, "device_path": device_path, "live": live, "seconds": seconds, "frames": stats["frames"],
         "dropped": sum(int(s["dropped"]) for s in sources.values()), "fps": stats["fps"],
         "e2e_latency_ms": stats["e2e_latency_ms"],
         "e2e_latency_per_stream_ms": {sid: s["e2e_latency_ms"] for sid, s in sources.items()},
