@@ -166,7 +166,7 @@ def run_once(ctx: Any, clip: Path, *, streams: int, device_path: str, live: bool
         "e2e_latency_per_stream_ms": {sid: s["e2e_latency_ms"] for sid, s in sources.items()},
         "stage_latency_ms": stats["stage_latency_ms"], "batch": stats["model"]["batch"],
         "engine": {k: stats["model"].get(k) for k in ("backend", "device")},
-        "path_taken": "device" if type(pipe._stages.chain[-1]).__name__ == "DeviceRenderStage" else "host",
+        "path_taken": "device" if stats["model"]["device_path"] else "host",
         **util.summary(), "_maps": maps,
     }
 

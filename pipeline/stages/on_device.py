@@ -111,6 +111,8 @@ class DevicePreprocessStage:
 class DeviceInferStage(InferStage):
     """``InferStage`` whose engine takes and returns device tensors (``infer_tensor``)."""
 
+    on_device = True
+
     def start(self) -> None:
         super().start()
         if not hasattr(self.engine, "infer_tensor"):
