@@ -112,6 +112,7 @@ def environment(ctx: Context, deadline: float) -> dict[str, Any]:
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "python": platform.python_version(),
         "platform": platform.platform(), "cpu_cores": os.cpu_count(), "cpu": _cpu_model(),
         "torch": torch.__version__, "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,  # left as torch sets it; recorded, not changed
         "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
         "pyav": _version("av"), "commit": _commit(), "dry_run": ctx.plan.dry_run, "device": ctx.plan.device,
     }
@@ -261,6 +262,12 @@ def check(plan: Plan, out: Path, only: set[str] | None = None) -> dict[str, Any]
     started = time.monotonic()
     report: dict[str, Any] = {"tool": "tools/gpu_check.py", "dry_run": plan.dry_run, "budget_s": plan.budget_s,
                               "items": {}}
+    if plan.dry_run:
+        import torch
+
+        # one intra-op thread: on a busy 2-core machine torch's spinning thread pool turned a
+        # 64x128 forward pass from ~0.1 s into seconds; the dry run checks code paths, not speed
+        torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as work:
         ctx = Context(plan, Path(work))
         for name, item in ITEMS:

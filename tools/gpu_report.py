@@ -31,6 +31,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "| item | status | seconds |", "|---|---|---|"]
     for name, entry in items.items():
         lines.append(f"| {name} | {entry.get('status', '–')[:120]} | {_n(entry.get('seconds'))} |")
+    lines += _headline(items)
     lines += _engine(items.get("engine", {}).get("result"))
     lines += _agreement(items.get("agreement", {}).get("result"), items.get("pipeline", {}).get("result"))
     lines += _pipeline(items.get("pipeline", {}).get("result"))
@@ -39,6 +40,23 @@ def markdown(report: dict[str, Any]) -> str:
     if tests.get("summary"):
         lines += ["", f"gpu-marked tests: {tests['summary']}"]
     return "\n".join(lines) + "\n"
+
+
+def _headline(items: dict[str, Any]) -> list[str]:
+    """The figures the issue's moonshot names, beside their targets."""
+    best = ((items.get("engine") or {}).get("result") or {}).get("best", {})
+    wanted = best.get("512x1024 fp16", {})
+    rows = ((items.get("streams") or {}).get("result") or {}).get("rows", [])
+    sixteen = next((r for r in rows if r.get("streams") == 16 and r.get("mode") == "offline" and r.get("status") == "ok"), {})
+    return ["", "## Headline (moonshot in brackets)", "",
+            f"- LR-ASPP 512×1024 fp16, engine alone, best batch ({wanted.get('best_batch', '–')}): "
+            f"{_fps(wanted.get('best_fps'))} [≥ 3,000]",
+            f"- the same at batch 1: {_fps(wanted.get('batch1_fps'))} [≥ 1,000]",
+            f"- 16 × 1080p streams through the whole pipeline, aggregate: {_fps(sixteen.get('fps'))} [≥ 1,000]"]
+
+
+def _fps(value: Any) -> str:
+    return f"{_n(value)} fps" if value else NOT_MEASURED
 
 
 def _engine(result: Any) -> list[str]:

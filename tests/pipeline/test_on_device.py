@@ -49,18 +49,23 @@ def street_pt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_checkpoint(network_from_onnx(onnx_path, meta), meta, tmp_path_factory.mktemp("m") / "street.pt")
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 @pytest.mark.parametrize("mode", VISUALIZE_MODES)
 @pytest.mark.parametrize("alpha", [0.5, 0.3])
-def test_every_render_mode_matches_the_host_render(street: tuple[np.ndarray, np.ndarray], mode: str, alpha: float) -> None:
+def test_every_render_mode_matches_the_host_render(
+    street: tuple[np.ndarray, np.ndarray], mode: str, alpha: float, device: str
+) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA GPU")
     image, class_map = street
     fractions = np.bincount(class_map.ravel(), minlength=19).astype(np.float32) / class_map.size
     kw: dict[str, Any] = {"visualize": mode, "alpha": alpha, "hud": lambda _source: "41.0 fps  e2e 12 ms"}
     host = RenderStage(CITYSCAPES.class_names, CITYSCAPES.palette, **kw)
-    device = DeviceRenderStage(CITYSCAPES.class_names, CITYSCAPES.palette, "cpu", **kw)
+    stage = DeviceRenderStage(CITYSCAPES.class_names, CITYSCAPES.palette, device, **kw)
     host.start()
-    device.start()
+    stage.start()
     expected = host.render(image, class_map, fractions)
-    got = device.render_on_device(torch.from_numpy(image), torch.from_numpy(class_map), fractions)
+    got = stage.render_on_device(torch.from_numpy(image).to(device), torch.from_numpy(class_map).to(device), fractions)
     if mode == "none":
         assert expected is None and got is None
         return
