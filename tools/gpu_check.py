@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:  # run as a file or through tools/gpu_check.sh fro
     sys.path.insert(0, str(ROOT))
 
 from segcore.exits import CommandParser, float_range, run_command  # noqa: E402
+from segcore.files import check_folder, make_folder  # noqa: E402
 from tools import gpu_measure, gpu_pipeline  # noqa: E402
 from tools.gpu_report import markdown  # noqa: E402
 
@@ -258,7 +259,7 @@ def _status(result: Any) -> str:
 
 
 def check(plan: Plan, out: Path, only: set[str] | None = None) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, "--out folder")
     started = time.monotonic()
     report: dict[str, Any] = {"tool": "tools/gpu_check.py", "dry_run": plan.dry_run, "budget_s": plan.budget_s,
                               "items": {}}
@@ -334,8 +335,8 @@ def _main(argv: list[str]) -> int:
 
         if not torch.cuda.is_available():
             raise ConfigError(f"this torch ({torch.__version__}) sees no CUDA GPU; run on a GPU machine or pass --dry-run")
+    out = check_folder(args.out or Path(os.environ.get("OUT") or ROOT / "out" / "gpu_check"), "--out folder")
     plan = Plan.small(budget) if args.dry_run else Plan(dry_run=False, budget_s=budget)
-    out = args.out or Path(os.environ.get("OUT") or ROOT / "out" / "gpu_check")
     report = check(plan, out, only)
     print(markdown(report))
     print(f"wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}", file=sys.stderr)
