@@ -92,17 +92,26 @@ def _agreement(engine: Any, pipeline: Any) -> list[str]:
     return lines if len(lines) > 3 else [*lines, NOT_MEASURED]
 
 
+def _stages(latency: Any) -> str:
+    """p50 ms of read / preprocess / infer / postprocess / render: where a frame's time goes."""
+    if not isinstance(latency, dict):
+        return "–"
+    names = ("read", "preprocess", "infer", "postprocess", "render")
+    return " / ".join(_n((latency.get(name) or {}).get("p50")) for name in names)
+
+
 def _pipeline(result: Any) -> list[str]:
     lines = ["", "## Whole pipeline, one stream", ""]
     if not result:
         return [*lines, NOT_MEASURED]
     clip = result.get("clip", {})
     lines += [f"Clip: {'×'.join(map(str, clip.get('size', [])))}, {clip.get('frames')} frames, {clip.get('codec')}.", "",
-              "| mode | device path | path taken | fps | e2e p50 / p95 / p99 ms | dropped | GPU util % | process cores | status |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| mode | device path | path taken | fps | e2e p50 / p95 / p99 ms | stage p50 ms: read / pre / infer / post / render "
+              "| dropped | GPU util % | process cores | status |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result.get("runs", []):
         lines.append(f"| {r['mode']} | {r['device_path']} | {r.get('path_taken', '–')} | {_n(r.get('fps'))} "
-                     f"| {_p(r.get('e2e_latency_ms'))} | {_n(r.get('dropped'))} | {_n(r.get('gpu_util_percent_mean'))} "
+                     f"| {_p(r.get('e2e_latency_ms'))} | {_stages(r.get('stage_latency_ms'))} | {_n(r.get('dropped'))} | {_n(r.get('gpu_util_percent_mean'))} "
                      f"| {_n(r.get('process_cores_busy'))} | {r.get('status', '')[:60]} |")
     return lines
 
@@ -111,10 +120,10 @@ def _streams(result: Any) -> list[str]:
     lines = ["", "## Concurrent streams, batched across sources", ""]
     if not result:
         return [*lines, NOT_MEASURED]
-    lines += ["| streams | mode | aggregate fps | batch | e2e p50 / p95 / p99 ms | dropped | GPU util % | process cores "
-              "| machine cores | status |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| streams | mode | aggregate fps | batch | e2e p50 / p95 / p99 ms | stage p50 ms: read / pre / infer / post / render "
+              "| dropped | GPU util % | process cores | machine cores | status |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result.get("rows", []):
         lines.append(f"| {r['streams']} | {r['mode']} | {_n(r.get('fps'))} | {_n(r.get('batch'))} "
-                     f"| {_p(r.get('e2e_latency_ms'))} | {_n(r.get('dropped'))} | {_n(r.get('gpu_util_percent_mean'))} "
-                     f"| {_n(r.get('process_cores_busy'))} | {_n(r.get('machine_cores_busy'))} | {r.get('status', '')[:60]} |")
+                     f"| {_p(r.get('e2e_latency_ms'))} | {_stages(r.get('stage_latency_ms'))} | {_n(r.get('dropped'))} "
+                     f"| {_n(r.get('gpu_util_percent_mean'))} | {_n(r.get('process_cores_busy'))} | {_n(r.get('machine_cores_busy'))} | {r.get('status', '')[:60]} |")
     return lines
