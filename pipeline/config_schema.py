@@ -31,6 +31,7 @@ RtspTransport = Literal["tcp", "udp"]
 Upsample = Literal["nearest", "bilinear"]
 Smoothing = Literal["none", "ema", "majority"]
 Visualize = Literal["overlay", "mask", "side", "none"]
+DevicePath = Literal["auto", "always", "never"]
 Codec = Literal["auto", "h264", "mp4v"]
 VideoPreset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]  # libx264's
 ZoneUnits = Literal["normalized", "pixels"]
@@ -110,6 +111,9 @@ class RenderConfig:
     alpha: float = field(default=0.5, metadata=limits(low=0.0, high=1.0))  # overlay opacity of the class colours
     legend: bool = True
     hud: bool = True
+    # auto: frames stay on the GPU from upload to picture when the engine is PyTorch on CUDA
+    # (pipeline/stages/on_device.py) | always: that path on the torch engine's device, CPU too | never: host path
+    device_path: DevicePath = "auto"
 
 
 @dataclass(frozen=True)

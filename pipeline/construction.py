@@ -166,6 +166,11 @@ def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] 
         for _ in range(workers)
     ]
     meta, post, render = model.meta, config.postprocess, config.render
+    from pipeline.stages.on_device import device_for
+
+    device = device_for(config, model.path)
+    if device is not None:  # frames stay on the engine's device (pipeline/stages/on_device.py)
+        return _device_stages(config, model, hud, device, workers, threads)
     chain: list[Stage] = [
         PreprocessStage(meta.input, model.input_size, config.preprocess.resize),  # type: ignore[arg-type]
         infers[0],
@@ -173,5 +178,25 @@ def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] 
                          ema_alpha=post.ema_alpha, majority_window=post.majority_window),
         RenderStage(meta.class_names, meta.palette, visualize=render.visualize, alpha=render.alpha,
                     legend=render.legend, hud=hud if render.hud else None),
+    ]
+    return Stages(chain, infers[0], infers[1:])
+
+
+def _device_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] | None, device: str,
+                   workers: int, threads: int | None) -> Stages:
+    from pipeline.stages import on_device as od
+
+    meta, render = model.meta, config.render
+    infers = [
+        od.DeviceInferStage(model.path, backend=config.model.backend, device=device, threads=threads,
+                            options=dict(config.model.options), batch_size=config.runtime.batch_size)
+        for _ in range(workers)
+    ]
+    chain: list[Stage] = [
+        od.DevicePreprocessStage(meta.input, model.input_size, config.preprocess.resize, device),  # type: ignore[arg-type]
+        infers[0],
+        od.DevicePostprocessStage(meta.output, meta.num_classes, config.postprocess.upsample),
+        od.DeviceRenderStage(meta.class_names, meta.palette, device, visualize=render.visualize, alpha=render.alpha,
+                             legend=render.legend, hud=hud if render.hud else None),
     ]
     return Stages(chain, infers[0], infers[1:])

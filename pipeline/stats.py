@@ -56,6 +56,7 @@ def run_summary(
         "device": infer.engine_device or model_config.device,
         "input": f"{model.input_size[0]}x{model.input_size[1]}",
         "batch": infer.max_batch,
+        "device_path": infer.on_device,  # frames stayed on the engine's device (pipeline/stages/on_device.py)
     }
     summary["live"] = topology.live
     if failed_sources:  # sources that gave up, each with its reason, also when the others went on

@@ -22,6 +22,7 @@ from pipeline.stage import Packet
 
 class InferStage:
     name = "infer"
+    on_device = False  # engine input and output are host arrays (DeviceInferStage: device tensors)
 
     def __init__(
         self,

@@ -174,7 +174,8 @@ CHOICE_KEYS = [k for k in _value_keys() if allowed_values(*SCHEMA.field(k)) is n
 def test_the_schema_owns_every_choice_list() -> None:
     assert set(CHOICE_KEYS) == {
         "model.backend", "source.mode", "source.decoder", "source.rtsp_transport", "preprocess.resize",
-        "postprocess.upsample", "postprocess.smoothing", "render.visualize", "output.codec", "output.video_preset",
+        "postprocess.upsample", "postprocess.smoothing", "render.visualize", "render.device_path", "output.codec",
+        "output.video_preset",
     }
     assert allowed_values(*SCHEMA.field("model.backend")) == ("auto", *BACKENDS)  # the registry's names
 
