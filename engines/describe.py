@@ -166,7 +166,7 @@ class _Resolver:
         data.setdefault("name", self.graph.path.stem)
         meta = ModelMeta.from_dict(data, where=self.where)
         notes = []
-        if len(self.graph.outputs) > 1 or "(" in chosen:
+        if len(self.graph.outputs) > 1:
             notes.append(f"using {chosen}")
         if self.assumed:
             notes.append(f"assumed {', '.join(self.assumed)}; {HOW_TO_CHANGE}")
