@@ -36,6 +36,7 @@ CONVENTIONS = {  # name → how it was exported; all run right with no sidecar a
     "argmax_keepdim": Convention(output="argmax_keepdim"),
     "argmax_int32": Convention(output="argmax_int32"),
     "uint8_nhwc_in_graph": Convention(in_graph="uint8", input_layout="NHWC"),
+    "float_nhwc_input": Convention(input_layout="NHWC"),
     "aux_listed_first": Convention(aux_first=True),
     "quarter_resolution": Convention(stride=4),
     "dynamic_size": Convention(size=None),
@@ -122,6 +123,13 @@ def test_letterboxed_quarter_resolution_logits_are_cropped_in_output_coordinates
         near_edge[:, max(0, edge - 3) : edge + 3] = True
     bilinear = segment(models["quarter_resolution"], meta, image, "letterbox", "bilinear")
     assert np.array_equal(bilinear[~near_edge], expected[~near_edge])
+
+
+def test_the_output_named_in_the_settings_is_the_one_read(models: dict[str, Path]) -> None:
+    image, expected = painted(128, 128, SIX)
+    meta = describe_model(models["aux_listed_first"], ModelSettings(output="aux"))
+    assert meta.output.name == "aux" and "using output 'aux' (output.name (model.output))" in meta.notice
+    assert (segment(models["aux_listed_first"], meta, image) != expected).mean() > 0.5  # aux holds other scores
 
 
 def test_a_written_sidecar_reproduces_the_no_sidecar_description(models: dict[str, Path], tmp_path: Path) -> None:
