@@ -73,7 +73,7 @@ def output_convention(
     it is neither scores nor a class map."""
     shape, dtype = output.shape, output.dtype
     what = f"output {output.describe()}"
-    integer = dtype.startswith(("int", "uint"))
+    integer = dtype.startswith(("int", "uint")) or dtype == "bool"
     if not integer and not dtype.startswith("float"):
         raise ModelError(f"{what}: a {dtype} output is neither scores nor a class map; "
                          "export a float (logits, probabilities) or integer (class ids) output")
@@ -82,6 +82,8 @@ def output_convention(
         if not single:
             raise ModelError(f"{what}: integer outputs must be class maps N×H×W or N×1×H×W; "
                              "export the class ids (ArgMax) or float scores")
+        if dtype == "bool":  # a thresholded mask: background (false) and foreground (true)
+            return OutputConvention("classmap", "NCHW", 2)
         return OutputConvention("classmap", "NCHW", origin.argmax_classes)
     if origin.ending == "ArgMax":
         raise ModelError(f"{what}: the graph's ArgMax result is cast to {dtype}; "

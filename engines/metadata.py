@@ -30,7 +30,7 @@ Layout = Literal["NCHW", "NHWC"]
 DType = Literal["float32", "float16", "uint8"]
 # what an output may be: any float for scores, any integer for a class map
 OutputDType = Literal["float32", "float16", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32",
-                      "uint64", "int64"]
+                      "uint64", "int64", "bool"]
 OUTPUT_DTYPES: tuple[str, ...] = get_args(OutputDType)
 # logits and probabilities: N×K×h×w (or N×h×w×K, output.layout NHWC) scores at any h×w, argmax'd by the
 # host; one channel is a binary model (background, foreground: above 0 for logits, above 0.5 for

@@ -216,10 +216,14 @@ def _image(name: str = "x", shape: tuple = (1, 3, 32, 32)) -> object:  # type: i
      ["does not say how many classes", "--labels"]),
     (lambda p: _graph(p, [_image("x", (1, 4, 32, 32))], [_image("y", (1, 4, 32, 32))], [helper.make_node("Relu", ["x"], ["y"])]),
      ["no axis of 3 colour channels", "input.layout"]),
-    (lambda p: _graph(p, [_image()], [helper.make_tensor_value_info("y", TensorProto.BOOL, [1, 32, 32])],
+    (lambda p: _graph(p, [_image()], [helper.make_tensor_value_info("y", TensorProto.STRING, [1, 32, 32])],
                       [helper.make_node("ReduceMax", ["x"], ["m"], axes=[1], keepdims=0),
-                       helper.make_node("Cast", ["m"], ["y"], to=TensorProto.BOOL)]),
-     ["bool output is neither scores nor a class map"]),
+                       helper.make_node("Cast", ["m"], ["y"], to=TensorProto.STRING)]),
+     ["output is neither scores nor a class map"]),
+    (lambda p: _graph(p, [_image()], [_image("y", (1, 32, 32))],
+                      [helper.make_node("ArgMax", ["x"], ["a"], axis=1, keepdims=0),
+                       helper.make_node("Cast", ["a"], ["y"], to=TensorProto.FLOAT)]),
+     ["ArgMax result is cast to float32", "integer type"]),
 ])
 def test_a_graph_that_cannot_be_read_right_is_refused_in_one_line(tmp_path: Path, build, needles: list[str]) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ModelError) as caught:
@@ -228,6 +232,20 @@ def test_a_graph_that_cannot_be_read_right_is_refused_in_one_line(tmp_path: Path
     assert "\n" not in message
     for needle in needles:
         assert needle in message, message
+
+
+def test_a_boolean_mask_is_a_binary_class_map(tmp_path: Path) -> None:
+    path = _graph(tmp_path / "mask.onnx", [_image()], [helper.make_tensor_value_info("y", TensorProto.BOOL, [1, 1, 32, 32])],
+                  [helper.make_node("ReduceMax", ["x"], ["m"], axes=[1], keepdims=1),
+                   helper.make_node("Constant", [], ["zero"], value=helper.make_tensor("z", TensorProto.FLOAT, [], [0.0])),
+                   helper.make_node("Greater", ["m", "zero"], ["y"])])
+    meta = describe_model(path)
+    assert meta.class_names == ("background", "foreground") and meta.output.kind == "classmap"
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[:, 16:] = 255  # white: above ImageNet's mean in every channel; black: below
+    expected = np.zeros((32, 32), np.uint8)
+    expected[:, 16:] = 1
+    assert np.array_equal(segment(path, meta, image), expected)
 
 
 def test_class_ids_beyond_the_class_list_are_an_error_not_another_class() -> None:
