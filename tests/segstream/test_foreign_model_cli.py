@@ -32,6 +32,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("cli")
     export(where, "seg", Convention(stride=4, aux_first=True))  # quarter-resolution logits, aux output first
     export(where, "mm", Convention(mean=(0.9, 0.1, 0.5), std=(0.05, 0.5, 0.1)))
+    export(where, "segformer", Convention(stride=4, size=None))  # SegFormer-like: any size, logits at 1/4
     image, ids = painted(128, 256, LAYOUT[:2])  # 2:1 into the square model: letterboxed
     cv2.imwrite(str(where / "street.png"), image)
     np.save(where / "expected.npy", ids)
@@ -71,6 +72,16 @@ def test_inspect_says_what_it_reads_and_its_sidecar_reproduces_the_run(folder: P
     assert "ImageNet" not in run.stderr  # nothing assumed any more: the sidecar says it all
     assert np.array_equal(_mask(folder, "masks_b"), np.load(folder / "expected.npy"))
     (folder / "seg.yaml").unlink()
+
+
+def test_a_segformer_style_model_as_docs_model_format_says(folder: Path) -> None:
+    (folder / "six.txt").write_text("void\nred\ngreen\nblue\nyellow\nwhite\n")
+    result = segstream("street.png", "--model", "segformer.onnx", "--labels", "six.txt", "--set", "preprocess.size=[64,64]",
+                       "--set", "preprocess.resize=letterbox", "--masks", "masks_s", "--jsonl", "s.jsonl", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert "512x512" in result.stderr  # the note names the size it assumed when none is given
+    assert np.array_equal(_mask(folder, "masks_s"), np.load(folder / "expected.npy"))
+    assert '"void"' in (folder / "s.jsonl").read_text()  # the class names from the labels file
 
 
 def test_mean_and_std_in_0_255_units_need_their_scale(folder: Path) -> None:
