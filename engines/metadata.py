@@ -276,7 +276,14 @@ def _check_choices(meta: ModelMeta, where: str) -> None:
 
 def check_units(spec: InputSpec, where: str) -> None:
     """Refuse mean/std that cannot be in the units ``input.scale`` says (0..255 values read as 0..1)."""
-    if spec.scale != 1 or spec.normalized_in_graph:
+    if spec.normalized_in_graph:
+        return
+    if spec.scale == 255 and max(spec.std) < 1:
+        raise ModelError(
+            f"{where}: input.std is {[float(v) for v in spec.std]} with input.scale: 255, a spread under one grey "
+            "level in 0..255 units; for 0..1 units (torchvision's) set input.scale: 1"
+        )
+    if spec.scale != 1:
         return
     for key, values in (("input.mean", spec.mean), ("input.std", spec.std)):
         if max(abs(v) for v in values) > 1:
