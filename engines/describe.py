@@ -160,8 +160,8 @@ class _Resolver:
 
     def meta(self) -> ModelMeta:
         size = self._input()
-        classes, chosen = self._output(size)
-        self._classes(classes)
+        classes, chosen, binary = self._output(size)
+        self._classes(classes, binary)
         data = {**self.data, "input": self.inp, "output": self.out}
         data.setdefault("name", self.graph.path.stem)
         meta = ModelMeta.from_dict(data, where=self.where)
@@ -232,9 +232,11 @@ class _Resolver:
             self._default("color", "RGB", "RGB")
             return
         inp["normalized_in_graph"] = False
-        said = [key for key in ("mean", "std", "scale") if key in inp]
-        if not said:
+        missing = [key for key in ("mean", "std") if key not in inp]
+        if len(missing) == 2 and "scale" not in inp:
             self.assumed.append("ImageNet mean/std in 0..1 units (input.mean, input.std, input.scale)")
+        else:
+            self.assumed += [f"ImageNet's {key} (input.{key})" for key in missing]
         inp.setdefault("mean", list(IMAGENET_MEAN))
         inp.setdefault("std", list(IMAGENET_STD))
         self._default("color", "RGB", "RGB")
@@ -244,7 +246,7 @@ class _Resolver:
             self.inp[key] = value
             self.assumed.append(f"{said} (input.{key})")
 
-    def _output(self, size: tuple[int | None, int | None]) -> tuple[int | None, str]:
+    def _output(self, size: tuple[int | None, int | None]) -> tuple[int | None, str, bool]:
         output, chosen = pick_output(self.graph, self.out.get("name"), "output.name (model.output)")
         found = output_convention(output, self.graph.origin(output.name), size, self.inp["layout"])
         stated = self.out.get("kind")
@@ -266,12 +268,12 @@ class _Resolver:
         if found.num_classes is None and "class_names" not in self.data:
             raise ModelError(f"{self.graph.path.name}: output {output.describe()} does not say how many classes it has; "
                              "give the class names with --labels FILE (one per line) or class_names in a sidecar")
-        return found.num_classes, chosen
+        return found.num_classes, chosen, found.channels == 1
 
-    def _classes(self, count: int | None) -> None:
+    def _classes(self, count: int | None, binary_channel: bool) -> None:
         names = self.data.get("class_names")
         if names is not None and count is not None and len(names) != count:
-            binary = " (one output channel is a binary model: 2 classes, background first)" if count == 2 else ""
+            binary = " (one output channel is a binary model: 2 classes, background first)" if binary_channel else ""
             raise self.refuse("class_names", f"lists {len(names)} classes but the graph's output has {count}{binary}; "
                               f"give {count} names (model.labels or class_names) or use the matching model")
         if names is None:

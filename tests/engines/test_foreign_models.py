@@ -152,6 +152,8 @@ def test_labels_and_colours_files_name_the_classes(models: dict[str, Path], tmp_
     assert meta.class_names == ("void", "red", "green", "blue", "yellow", "white")
     assert meta.palette[5] == (5, 5, 5)
     assert "model.labels" not in meta.notice and "model.colors" not in meta.notice
+    only_mean = describe_model(models["torchvision"], ModelSettings(mean=(0.5, 0.5, 0.5)))
+    assert "ImageNet's std (input.std)" in only_mean.notice and "ImageNet's mean" not in only_mean.notice
 
 
 def _sidecar(models: dict[str, Path], tmp_path: Path, name: str, text: str) -> Path:
@@ -177,6 +179,7 @@ SIX_NAMES = "class_names: [a, b, c, d, e, f]\npalette: [[0,0,0],[1,1,1],[2,2,2],
     ("torchvision", SIX_NAMES + "output: {name: logits}\n", ["output.name", "'logits'", "out 1×6×64×64"]),
     ("torchvision", SIX_NAMES + "output: {kind: classmap}\n", ["output.kind is classmap", "logits"]),
     ("sigmoid_binary", "output: {kind: logits}\n", ["output.kind is logits", "Sigmoid"]),
+    ("sigmoid_binary", "class_names: [defect]\npalette: [[255, 0, 0]]\n", ["lists 1 classes", "binary model: 2 classes"]),
     ("argmax_int64", SIX_NAMES + "output: {kind: logits}\n", ["output.kind is logits", "classmap"]),
     ("uint8_nhwc_in_graph", "input: {normalized_in_graph: false}\n", ["input.normalized_in_graph is false", "uint8"]),
 ])
