@@ -92,32 +92,42 @@ def output_convention(
         raise ModelError(f"{what}: {len(shape)} axes; segmentation scores are N×K×H×W (or N×H×W×K), "
                          "a class map N×H×W of integers")
     kind = "probabilities" if origin.ending in ("Softmax", "Sigmoid") else "logits"
-    first, last = _spatial(shape[2], shape[3], input_size), _spatial(shape[1], shape[2], input_size)
-    first = first and shape[1] is not None and shape[1] <= 4096
-    last = last and shape[3] is not None and shape[3] <= 4096
-    if first and last and shape[1] == 1 and shape[3] != 1:
-        last = False  # 1×1×h×w: one channel, not h×w×K with h = 1
+    first = _fit((shape[2], shape[3]), shape[1], input_size)  # N×K×h×w
+    last = _fit((shape[1], shape[2]), shape[3], input_size)  # N×h×w×K
+    if shape[1] == 1 and shape[3] != 1:
+        last = 0  # 1×1×h×w: one channel, not h×w×K with h = 1
+    if max(first, last) == 0:
+        raise ModelError(f"{what}: no axis of it can be the class axis beside two image axes for this input; "
+                         "export N×K×H×W (or N×H×W×K) scores")
     if first == last:
-        if not first:
-            raise ModelError(f"{what}: no axis of it can be the class axis (a fixed size beside two image axes); "
-                             "export N×K×H×W scores with a fixed class count, or set model.labels")
         layout, certain = input_layout, False
     else:
-        layout, certain = ("NCHW" if first else "NHWC"), True
+        layout, certain = ("NCHW" if first > last else "NHWC"), True
     channels = shape[1] if layout == "NCHW" else shape[3]
     if channels is not None and channels > MAX_CLASSES:
         raise ModelError(f"{what}: {channels} classes; at most {MAX_CLASSES} fit the uint8 class maps segstream writes")
     return OutputConvention(kind, layout, channels, certain)
 
 
-def _spatial(a: int | None, b: int | None, input_size: tuple[int | None, int | None]) -> bool:
-    """Whether axes of sizes ``a``, ``b`` can be an image's h×w for an input of ``input_size``."""
-    if a is None or b is None:
-        return True
-    height, width = input_size
-    if height is None or width is None:
-        return True
-    return a * width == b * height
+def _fit(pair: tuple[int | None, int | None], channels: int | None, input_size: tuple[int | None, int | None]) -> int:
+    """How well axes ``pair`` fit an image's h×w and ``channels`` a class axis: 2 surely, 1 maybe, 0 not.
+
+    Sizes proportional to a fixed input (within 10 %: a stride that does not divide it rounds) are
+    sure, other fixed sizes are not image axes; a dynamic
+    axis fits an input of any size surely, a fixed input weakly (its output would be fixed too)."""
+    if channels is not None and channels > 4096:
+        return 0
+    a, b = pair
+    known = None not in input_size
+    if a is not None and b is not None:
+        if not known:
+            return 1
+        height, width = input_size
+        along, across = a / height, b / width  # type: ignore[operator]
+        return 2 if abs(along - across) <= 0.1 * max(along, across) else 0  # strides that do not divide: 12x20 of 360x640
+    if a is None and b is None and not known:
+        return 2
+    return 1
 
 
 def default_names(count: int) -> tuple[str, ...]:
