@@ -147,8 +147,8 @@ def restore_class_map(class_map: np.ndarray, geometry: Geometry) -> np.ndarray:
 
 
 def _clamp(index: np.ndarray, start: float, end: float) -> np.ndarray:
-    """Sample positions (cell index units) kept between the first and last cell that holds content
-    from ``start`` to ``end`` (output coordinates); a content box under one cell keeps its middle cell."""
+    """Sample positions (cell index units) kept between the first and last cell wholly inside the
+    content from ``start`` to ``end`` (output coordinates), or, when no cell is, the cells it touches."""
     first, last = math.floor(start + 1e-6), math.ceil(end - 1e-6) - 1
     if math.ceil(start - 1e-6) <= math.floor(end + 1e-6) - 1:  # at least one cell wholly inside
         first, last = math.ceil(start - 1e-6), math.floor(end + 1e-6) - 1
