@@ -83,8 +83,14 @@ def read_graph(path: str | Path) -> GraphInfo:
     graph = inferred.graph
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(v, onnx) for v in graph.input if v.name not in initializers)
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    for value in [*graph.value_info, *graph.input, *graph.output]:
+        shape = _tensor(value, onnx).shape
+        if shape or value.name not in shapes:  # a declaration without a shape keeps the inferred one
+            shapes[value.name] = shape
     outputs = tuple(_tensor(v, onnx) for v in graph.output)
-    shapes = {v.name: _tensor(v, onnx).shape for v in [*graph.value_info, *graph.input, *graph.output]}
+    # an output declared without a shape: the one shape inference found for it, if any
+    outputs = tuple(TensorInfo(o.name, shapes.get(o.name) or o.shape, o.dtype) if not o.shape else o for o in outputs)
     producers = {name: node for node in graph.node for name in node.output}
     origins = {out.name: _origin(out.name, producers, shapes) for out in outputs}
     return GraphInfo(path, inputs, outputs, origins)
