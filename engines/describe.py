@@ -118,19 +118,19 @@ def read_labels(path: str | Path) -> list[str]:
 
 
 def read_colors(path: str | Path) -> list[list[int]]:
-    """Colours from a text file, one ``R G B`` (or ``R,G,B``) per line, each 0..255."""
+    """Colours from a text file, one ``R G B`` (or ``R,G,B``; an alpha after them is not used) per line, each 0..255."""
     colours = []
     for number, line in enumerate(_lines(path, "model.colors"), 1):
         parts = line.replace(",", " ").split()
-        if len(parts) != 3 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+        if len(parts) not in (3, 4) or not all(p.isdigit() and int(p) <= 255 for p in parts):
             raise ModelError(f"model.colors {path}: line {number} is {line!r}; give 'R G B', each 0..255, one per line")
-        colours.append([int(p) for p in parts])
+        colours.append([int(p) for p in parts[:3]])  # a fourth value (jetson-inference's alpha) is not used
     return colours
 
 
 def _lines(path: str | Path, key: str) -> list[str]:
     try:
-        text = Path(path).expanduser().read_text()
+        text = Path(path).expanduser().read_text(encoding="utf-8-sig")  # a byte-order mark is not part of a name
     except FileNotFoundError:
         raise ModelError(f"{key}: {path} does not exist; give a text file with one entry per line") from None
     except (OSError, UnicodeDecodeError) as exc:

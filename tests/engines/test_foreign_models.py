@@ -145,15 +145,35 @@ def test_a_written_sidecar_reproduces_the_no_sidecar_description(models: dict[st
 
 def test_labels_and_colours_files_name_the_classes(models: dict[str, Path], tmp_path: Path) -> None:
     labels = tmp_path / "labels.txt"
-    labels.write_text("void\nred\ngreen\nblue\nyellow\nwhite\n\n")
+    labels.write_bytes("\ufeffvoid\r\nred\r\ngreen\r\nblue\r\nyellow\r\nwhite\r\n\r\n".encode())  # Windows: BOM, CRLF
     colours = tmp_path / "colours.txt"
-    colours.write_text("\n".join(f"{i} {i} {i}" for i in range(6)))
+    colours.write_text("\n".join(f"{i} {i} {i} 255" if i % 2 else f"{i},{i},{i}" for i in range(6)))
     meta = describe_model(models["argmax_int64"], ModelSettings(labels=str(labels), colors=str(colours)))
     assert meta.class_names == ("void", "red", "green", "blue", "yellow", "white")
     assert meta.palette[5] == (5, 5, 5)
     assert "model.labels" not in meta.notice and "model.colors" not in meta.notice
     only_mean = describe_model(models["torchvision"], ModelSettings(mean=(0.5, 0.5, 0.5)))
     assert "ImageNet's std (input.std)" in only_mean.notice and "ImageNet's mean" not in only_mean.notice
+
+
+@pytest.mark.parametrize(("labels", "colours", "needle"), [
+    ("a\n\nb\n", None, "line 2 is empty"),
+    ("", None, "is empty"),
+    (None, "0 0 0\n300 0 0\n", "line 2 is '300 0 0'"),
+    (None, "0 0\n", "give 'R G B'"),
+])
+def test_unusable_labels_and_colours_files_are_refused(
+    models: dict[str, Path], tmp_path: Path, labels: str | None, colours: str | None, needle: str
+) -> None:
+    settings = ModelSettings()
+    if labels is not None:
+        (tmp_path / "l.txt").write_text(labels)
+        settings = ModelSettings(labels=str(tmp_path / "l.txt"))
+    if colours is not None:
+        (tmp_path / "c.txt").write_text(colours)
+        settings = ModelSettings(colors=str(tmp_path / "c.txt"))
+    with pytest.raises(ModelError, match=needle):
+        describe_model(models["torchvision"], settings)
 
 
 def _sidecar(models: dict[str, Path], tmp_path: Path, name: str, text: str) -> Path:
