@@ -185,7 +185,8 @@ def open_engine(
     meta: ModelMeta | None = None,
     **options: Any,
 ) -> Engine:
-    """Open ``path`` with the right backend, reading its sidecar unless ``meta`` is given.
+    """Open ``path`` with the right backend, reading its sidecar unless ``meta`` is given (an
+    ONNX model with no sidecar is described from its graph: ``engines.describe``).
 
     ``device`` ``auto`` picks the GPU when the backend can use one on this machine (see
     ``resolve_device``), else the CPU. ``options`` are the backend's (see ``check_options``)."""
@@ -194,7 +195,9 @@ def open_engine(
     name = backend_for(path, backend)
     options = check_options(name, options)
     if meta is None:
-        meta = load_for_model(path)
+        from engines.describe import describe_model
+
+        meta = describe_model(path) if name == "onnxruntime" else load_for_model(path)
     cls = backend_class(name)
     engine: Engine = cls(path, meta, device=resolve_device(name, device), threads=threads, **options)
     return engine

@@ -48,6 +48,18 @@ ZONE_UNITS: tuple[str, ...] = get_args(ZoneUnits)
 
 
 @dataclass(frozen=True)
+class ModelInputConfig:
+    """What the model's input expects beyond what its graph says (over its sidecar's ``input``)."""
+
+    # per channel R, G, B, in the units of scale (null: the sidecar's, else ImageNet's in 0..1 units)
+    mean: list[float] | None = field(default=None, metadata=limits(low=-255.0, high=255.0))
+    std: list[float] | None = field(default=None, metadata=limits(above=0.0, high=255.0))
+    scale: Literal[1, 255] | None = None  # units of mean/std (and of a float graph's raw pixels): 1 = 0..1, 255 = 0..255
+    color: Literal["RGB", "BGR"] | None = None  # channel order the model takes
+    normalized_in_graph: bool | None = None  # the graph normalises itself (a float one takes pixels in scale units)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     path: str | None = None  # None: the bundled default model (engines/weights/)
     # auto (by file suffix) | a name in engines.registry.BACKENDS
@@ -59,6 +71,10 @@ class ModelConfig:
     num_classes: int | None = field(default=None, metadata=limits(low=1, high=255))
     # backend-specific extras, checked against the backend's entry in engines.registry.BACKENDS
     options: dict[str, object] = field(default_factory=dict)
+    output: str | None = None  # the graph output to read when it has several (null: by name, e.g. out, logits)
+    labels: str | None = None  # text file of class names, one per line (over the sidecar's class_names)
+    colors: str | None = None  # text file of class colours, one "R G B" per line (over the sidecar's palette)
+    input: ModelInputConfig = field(default_factory=ModelInputConfig)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What a ``Pipeline`` is built from: its model, checked once against the config, and its stages.
 
-``check_model`` resolves the model file (the bundled default when none is named), reads its
-sidecar and checks the config against it (``pipeline.contracts``). ``Pipeline.from_config`` calls
+``check_model`` resolves the model file (the bundled default when none is named), describes it
+(its graph, sidecar and the ``model.*`` settings: ``engines.describe``) and checks the config against it (``pipeline.contracts``). ``Pipeline.from_config`` calls
 it before opening any source, so a bad model fails before a camera is touched, and hands the
 result to the pipeline it builds: the sidecar is read and the contracts checked once per pipeline.
 ``parts_from_config`` does that, then makes the config's sources, checks every output path
@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engines.describe import ModelSettings, describe_model
 from engines.errors import ModelError
-from engines.metadata import ModelMeta, load_for_model
+from engines.metadata import ModelMeta
 from engines.registry import check_model_file
 from engines.weights import default_model_path
 from engines.zoo import is_named_model
@@ -74,8 +75,18 @@ def check_model(config: Config) -> CheckedModel:
     Raises ModelError (no such model, unreadable sidecar) or ConfigError (a config the model cannot serve).
     """
     path = resolve_model_path(config.model.path)
-    meta = load_for_model(path)
+    meta = describe_model(path, model_settings(config))
     return CheckedModel(path, meta, check_contracts(config, meta, path))
+
+
+def model_settings(config: Config) -> ModelSettings:
+    """What the config says about the model beside its sidecar (``model.output``, ``model.labels``, ...)."""
+    model, inp = config.model, config.model.input
+    return ModelSettings(
+        output=model.output, labels=model.labels, colors=model.colors,
+        mean=tuple(inp.mean) if inp.mean is not None else None, std=tuple(inp.std) if inp.std is not None else None,
+        scale=inp.scale, color=inp.color, normalized_in_graph=inp.normalized_in_graph,
+    )
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,7 @@ def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] 
             threads=threads,
             options=dict(config.model.options),
             batch_size=config.runtime.batch_size,
+            meta=model.meta,
         )
         for _ in range(workers)
     ]

@@ -34,7 +34,7 @@ def check_contracts(config: Config, meta: ModelMeta, model_path: Path | str = ""
             f"{name} has {meta.num_classes} classes but model.num_classes is {expected}; "
             "use a model trained for that label set or change model.num_classes"
         )
-    if meta.output.kind != "logits":
+    if not meta.output.scores:
         for key, value, wants in (
             ("postprocess.upsample", config.postprocess.upsample, "bilinear"),
             ("postprocess.smoothing", config.postprocess.smoothing, "ema"),

@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
              "(default: the synthetic street stream)")
     add("-o", "--output", metavar="OUT", help="annotated video file (several sources: use {source} in the name)")
     add("--config", metavar="FILE", help="YAML config (see configs/default.yaml for every key)")
-    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine) with its sidecar, or torchvision:NAME fetched by `segstream fetch`; "
-                                        "default: the bundled model")
+    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine), with or without a sidecar, or torchvision:NAME "
+                                        "fetched by `segstream fetch`; default: the bundled model")
+    add("--labels", metavar="FILE", help="class names of the model, one per line (model.labels)")
+    add("--colors", metavar="FILE", help="class colours of the model, one 'R G B' per line (model.colors)")
     add("--set", metavar="KEY=VALUE", action="append", default=[], help="override any config key, e.g. --set runtime.batch_size=4")
     add("--show", action="store_true", help="show the result in a window")
     add("--visualize", choices=VISUALIZE_MODES, help="overlay, mask, side by side, or none")
@@ -67,6 +69,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "source.uris": (args.sources or None, "SOURCE"),
         "output.video": (args.output, "-o"),
         "model.path": (args.model, "--model"),
+        "model.labels": (args.labels, "--labels"),
+        "model.colors": (args.colors, "--colors"),
         "render.visualize": (args.visualize, "--visualize"),
         "render.alpha": (args.alpha, "--alpha"),
         "runtime.max_frames": (args.max_frames, "--max-frames"),

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("engines.build.cli", "build (or reuse) a TensorRT engine from an ONNX model"),
     "models": ("engines.models.__main__", "list the registered models with parameters and GFLOPs"),
     "fetch": ("engines.fetch", "download torchvision's checkpoint by name, check its hash, export and cache it"),
+    "inspect": ("segstream.inspect", "what is read from a model file and what is assumed; --write-sidecar"),
 }
 _TRAIN_EXTRA = "pip install 'segstream[train]' (CPU machines: torch==2.13.0 first)"
 INSTALL = {"torch": _TRAIN_EXTRA, "onnx": _TRAIN_EXTRA, "onnxscript": _TRAIN_EXTRA, "matplotlib": _TRAIN_EXTRA,

@@ -58,6 +58,8 @@ def _run(args: argparse.Namespace, startup: StartupSignals) -> int:
 
     config = config_from_args(args)  # defaults ← --config ← flags ← --set
     pipeline = Pipeline.from_config(config, on_status=print_status)  # model, contracts, sources, outputs checked
+    if pipeline.meta.notice:  # what was assumed about a model that did not say (engines.describe)
+        sys.stderr.write(f"note: {pipeline.meta.notice}\n")
     startup.raise_if_received()
     with SignalStop(pipeline, startup.received) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
         start(pipeline, signals)  # opens sources, loads the engine, opens the sinks, starts reading

@@ -16,6 +16,7 @@ import numpy as np
 from engines.devices import parse_device
 from engines.engine import Engine
 from engines.errors import ModelError
+from engines.metadata import ModelMeta
 from engines.registry import backend_for, check_options, open_engine
 from pipeline.stage import Packet
 
@@ -34,6 +35,7 @@ class InferStage:
         options: dict[str, Any] | None = None,
         batch_size: int = 1,
         warmup: int = 2,
+        meta: ModelMeta | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.backend = backend
@@ -47,6 +49,7 @@ class InferStage:
             check_options(backend_for(self.model_path, backend), self.options)
         self.batch_size = max(1, int(batch_size))
         self.warmup = warmup
+        self.meta = meta  # None: the engine reads the model's own description
         self.engine: Engine | None = None
         self.max_batch = 1
         self.engine_backend: str | None = None  # what actually ran ("auto" resolved); kept after stop()
@@ -54,7 +57,8 @@ class InferStage:
 
     def start(self) -> None:
         self.engine = open_engine(
-            self.model_path, backend=self.backend, device=self.device, threads=self.threads, **self.options
+            self.model_path, backend=self.backend, device=self.device, threads=self.threads, meta=self.meta,
+            **self.options,
         )
         self.max_batch = max(1, min(self.batch_size, int(self.engine.max_batch)))
         self.engine_backend, self.engine_device = self.engine.backend, self.engine.device

@@ -347,15 +347,29 @@ def test_a_failing_source_is_reported(tiny_model: Path) -> None:
 
 
 def test_a_model_that_cannot_load_fails_start_with_the_user_error(tmp_path: Path, tiny_model: Path) -> None:
+    import onnx
+
     broken = tmp_path / "broken.onnx"
-    broken.write_text("this is not a model")
+    graph = onnx.load(str(tiny_model))
+    graph.graph.node[-1].op_type = "NoSuchOperator"  # a readable graph that ONNX Runtime cannot load
+    onnx.save(graph, str(broken))
     shutil.copy(tiny_model.with_suffix(".yaml"), broken.with_suffix(".yaml"))
     source, sink = ListSource(count=5), RecordingSink()
     pipe = Pipeline(source, sink, model=broken)
-    with pytest.raises(ModelError, match="ONNX Runtime cannot load"):
+    with pytest.raises(ModelError, match="ONNX Runtime cannot load .*NoSuchOperator"):
         pipe.start()
     assert source.index == 0  # nothing was read
     assert source.close_calls >= 1 and pipe.state == "failed"
+
+
+def test_a_file_that_is_not_a_model_is_refused_before_the_pipeline_is_built(tmp_path: Path, tiny_model: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_text("this is not a model")
+    shutil.copy(tiny_model.with_suffix(".yaml"), broken.with_suffix(".yaml"))
+    source = ListSource(count=5)
+    with pytest.raises(ModelError, match="is not a readable ONNX model"):
+        Pipeline(source, RecordingSink(), model=broken)
+    assert source.index == 0
 
 
 def test_the_summary_names_the_engine_that_ran_not_the_request(tiny_model: Path) -> None:
