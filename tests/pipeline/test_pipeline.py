@@ -640,6 +640,22 @@ def test_synthetic_source_carries_labels_into_the_metrics(tiny_model: Path) -> N
     assert 0.0 <= summary["miou"] <= 1.0
 
 
+def test_labels_of_other_classes_than_the_models_are_not_scored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The street's labels are Cityscapes ids; a 21-class model's ids mean other things: no mIoU
+    (it was a meaningless 0.0001), a warning that says why, and the class fractions still there."""
+    from pipeline.sources.synthetic import SyntheticSource
+    from tests.tiny_models import make_tiny_model
+
+    other = make_tiny_model(tmp_path, name="other_classes", num_classes=21)
+    source = SyntheticSource("synthetic://street?seed=1&frames=3&size=320x180", source_id="street")
+    summary = Pipeline(source, model=other).run()
+    assert summary["frames"] == 3 and "miou" not in summary and summary["sources"]["street"].get("miou") is None
+    assert any("its labels are 19 classes (road" in r.getMessage() and "the model's 21" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING"), caplog.text
+
+
 def test_a_change_of_resolution_mid_stream_is_followed(tiny_model: Path) -> None:
     """After a reconnect a stream may come back at another size: every stage follows it."""
     small, large = ListSource("cam", 6, size=(90, 160)), ListSource("cam", 6, size=(240, 320))
