@@ -21,7 +21,9 @@ from typing import Any
 
 from engines.errors import ModelError
 from engines.metadata import ModelMeta, load_for_model
-from engines.registry import check_model_file
+from engines.registry import check_model_file, model_meta
+from engines.triton.address import is_model_uri, parse_uri
+from engines.triton.health import ServerHealth
 from engines.weights import default_model_path
 from pipeline.config_schema import Config
 from pipeline.contracts import check_contracts, infer_workers
@@ -37,8 +39,12 @@ from pipeline.stages.render import RenderStage
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def resolve_model_path(path: str | Path | None) -> Path:
-    """The model file to run: ``path``, or the bundled default when None. Raises ModelError."""
+def resolve_model_path(path: str | Path | None) -> Path | str:
+    """The model file to run: ``path``, or the bundled default when None. Raises ModelError.
+    A ``triton://`` address (a served model) is returned as it is, a ``str``."""
+    if is_model_uri(path):
+        parse_uri(str(path))  # a malformed address is a ModelError now, before anything starts
+        return str(path)
     if path is None or str(path) == "":
         bundled = default_model_path()
         if not bundled.is_file():
@@ -58,7 +64,7 @@ def resolve_model_path(path: str | Path | None) -> Path:
 class CheckedModel:
     """A model file, its sidecar, and the input size the config feeds it (checked against the sidecar)."""
 
-    path: Path
+    path: Path | str  # a str only for a served model (triton://...)
     meta: ModelMeta
     input_size: tuple[int, int]  # (height, width)
 
@@ -69,7 +75,7 @@ def check_model(config: Config) -> CheckedModel:
     Raises ModelError (no such model, unreadable sidecar) or ConfigError (a config the model cannot serve).
     """
     path = resolve_model_path(config.model.path)
-    meta = load_for_model(path)
+    meta = model_meta(path, config.model.options) if is_model_uri(path) else load_for_model(path)
     return CheckedModel(path, meta, check_contracts(config, meta, path))
 
 
@@ -137,13 +143,16 @@ def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] 
     threads = config.model.threads or None
     if workers > 1 and threads is None:  # share the cores between the workers' sessions
         threads = max(1, (os.cpu_count() or 1) // workers)
+    options = dict(config.model.options)
+    if is_model_uri(model.path):  # the workers count their server's outages together
+        options["health"] = ServerHealth()
     infers = [
         InferStage(
             model.path,
             backend=config.model.backend,
             device=config.model.device,
             threads=threads,
-            options=dict(config.model.options),
+            options=options,
             batch_size=config.runtime.batch_size,
         )
         for _ in range(workers)

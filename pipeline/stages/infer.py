@@ -17,6 +17,7 @@ from engines.devices import parse_device
 from engines.engine import Engine
 from engines.errors import ModelError
 from engines.registry import backend_for, check_options, open_engine
+from engines.triton.address import is_model_uri
 from pipeline.stage import Packet
 
 
@@ -34,7 +35,7 @@ class InferStage:
         batch_size: int = 1,
         warmup: int = 2,
     ) -> None:
-        self.model_path = Path(model_path)
+        self.model_path = model_path if is_model_uri(model_path) else Path(model_path)  # triton://: a str
         self.backend = backend
         self.device = device
         self.threads = threads or None
