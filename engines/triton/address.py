@@ -71,10 +71,8 @@ def server_config(client: Any, address: TritonAddress, timeout_s: float) -> dict
     try:
         ready = client.is_model_ready(address.model, address.version, client_timeout=timeout_s)
     except Exception as exc:  # tritonclient raises InferenceServerException for every failure
-        silent = "DEADLINE_EXCEEDED" in describe(exc)
-        what = f"did not answer within {timeout_s:g} s" if silent else "cannot be reached"
         raise EngineUnavailableError(
-            f"the Triton server at {address.url} {what} ({describe(exc)}); "
+            f"no answer from the Triton server at {address.url} within {timeout_s:g} s ({describe(exc)}); "
             f"start it (tritonserver --model-repository REPO) or check the address {address}"
         ) from None
     if not ready:
