@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
              "(default: the synthetic street stream)")
     add("-o", "--output", metavar="OUT", help="annotated video file (several sources: use {source} in the name)")
     add("--config", metavar="FILE", help="YAML config (see configs/default.yaml for every key)")
-    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine) with its sidecar; default: the bundled model")
+    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine) with its sidecar, or a served model triton://HOST:PORT/MODEL[/VERSION]; default: the bundled model")
     add("--set", metavar="KEY=VALUE", action="append", default=[], help="override any config key, e.g. --set runtime.batch_size=4")
     add("--show", action="store_true", help="show the result in a window")
     add("--visualize", choices=VISUALIZE_MODES, help="overlay, mask, side by side, or none")
