@@ -58,7 +58,7 @@ BACKENDS: dict[str, Backend] = {
     ),
     "triton": Backend(  # a served model: --model triton://HOST:PORT/MODEL[/VERSION], no file suffix
         "engines.backends.triton:TritonEngine", (), "pip install 'segstream[triton]'",
-        options={"timeout_s": float, "retry_for_s": float, "sidecar": str | None},
+        options={"timeout_s": float, "retry_for_s": float, "sidecar": str | None, "shared_memory": bool},
         option_limits={"timeout_s": limits(low=0.1, high=3600), "retry_for_s": limits(low=0, high=86400)},
         code_options=("health",),  # an engines.triton.health.ServerHealth shared by a run's workers
     ),

@@ -101,6 +101,8 @@ class TritonServer:
         self.http_port = http_port or free_port()
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="tritonserver-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
+        # the Python backend's regions in /dev/shm, named so that those a killed server leaves can be removed
+        self.shm_prefix = f"segstream_triton_{os.getpid()}_{self.grpc_port}_"
 
     @property
     def url(self) -> str:
@@ -115,6 +117,7 @@ class TritonServer:
             "--grpc-address=127.0.0.1", f"--grpc-port={self.grpc_port}",
             "--http-address=127.0.0.1", f"--http-port={self.http_port}",
             "--allow-metrics=false", "--exit-timeout-secs=5",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
         ]
 
     def environment(self) -> dict[str, str]:
@@ -163,6 +166,12 @@ class TritonServer:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self._remove_regions()
+
+    def _remove_regions(self) -> None:
+        for region in Path("/dev/shm").glob(f"{self.shm_prefix}*"):
+            with contextlib.suppress(OSError):
+                region.unlink()
 
     def stop(self, timeout_s: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -172,6 +181,7 @@ class TritonServer:
             self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
+        self._remove_regions()
 
     def __enter__(self) -> TritonServer:
         return self.start()

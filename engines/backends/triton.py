@@ -13,6 +13,9 @@ file source waits behind it and resumes (no frame is lost), a live source's newe
 drops the frames that arrive meanwhile and counts them (``dropped`` in the summary).
 ``health`` (an ``engines.triton.health.ServerHealth``, shared by a run's workers) counts what
 happened: outages, retries, the time waited; the run's summary reports it as ``model.server``.
+
+``shared_memory: true`` (a server on this host only) passes frames and class maps through system
+shared memory instead of the gRPC message (``engines.triton.shm``).
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from engines.engine import warmup_batch
-from engines.errors import EngineError, EngineUnavailableError
+from engines.errors import EngineError, EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta
 from engines.triton.address import describe, max_batch, meta_from_config, parse_uri, server_config
 from engines.triton.health import ServerHealth
+from engines.triton.shm import SharedRegions
 
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 1.0
@@ -55,6 +59,7 @@ class TritonEngine:
         retry_for_s: float = 60.0,
         sidecar: str | None = None,
         health: ServerHealth | None = None,
+        shared_memory: bool = False,
     ) -> None:
         try:
             import tritonclient.grpc as grpcclient
@@ -78,6 +83,20 @@ class TritonEngine:
         self.max_batch = max_batch(config)
         self._input = self.meta.input.name
         self._output = self.meta.output.name
+        self._shared: SharedRegions | None = None
+        self._register = False  # register the shared regions again before the next request (a restart)
+        if shared_memory:
+            if self.meta.input.dynamic_size:
+                raise ModelError("model.options.shared_memory needs a fixed input size; this model's is dynamic")
+            try:
+                self._shared = SharedRegions(self._client, self.address.host, self.max_batch,
+                                             self.meta.input.height, self.meta.input.width)
+            except self._grpc.InferenceServerException as exc:
+                raise EngineUnavailableError(
+                    f"the Triton server at {self.address.url} cannot use this process's shared memory "
+                    f"({describe(exc)}); it must run on this host with the same /dev/shm, or leave "
+                    "model.options.shared_memory off"
+                ) from None
 
     def _connect(self) -> Any:
         return self._grpc.InferenceServerClient(self.address.url, channel_args=_CHANNEL)
@@ -87,10 +106,17 @@ class TritonEngine:
             raise EngineError("the triton engine was closed")
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
         tensor = self._grpc.InferInput(self._input, list(batch.shape), "UINT8")
-        tensor.set_data_from_numpy(batch)
         wanted = [self._grpc.InferRequestedOutput(self._output)]
+        if self._shared is None:
+            tensor.set_data_from_numpy(batch)
+        else:
+            if len(batch) > self.max_batch or batch.shape[1:3] != (self._shared.height, self._shared.width):
+                raise EngineError(f"a batch of {tuple(batch.shape)} does not fit the shared memory regions "
+                                  f"({self.max_batch}×{self._shared.height}×{self._shared.width})")
+            tensor.set_shared_memory(self._shared.input_name, self._shared.put(batch))
+            wanted[0].set_shared_memory(self._shared.output_name, len(batch) * batch.shape[1] * batch.shape[2])
         result = self._send(tensor, wanted, len(batch))
-        out = result.as_numpy(self._output)
+        out = result.as_numpy(self._output) if self._shared is None else self._shared.take(len(batch))
         if out is None or out.dtype != np.uint8 or out.ndim != 3 or out.shape[0] != len(batch) \
                 or out.shape[1:] != batch.shape[1:3]:
             got = "nothing" if out is None else f"{out.dtype} {tuple(out.shape)}"
@@ -101,11 +127,19 @@ class TritonEngine:
     def _send(self, tensor: Any, wanted: list[Any], size: int) -> Any:
         failing_since: float | None = None
         delay = RETRY_FIRST_S
+        registered_again = False
         while True:
             try:
+                if self._register and self._shared is not None:
+                    self._shared.register()  # a restarted server has forgotten the regions
+                    self._register = False
                 result = self._client.infer(self.address.model, [tensor], model_version=self.address.version,
                                             outputs=wanted, client_timeout=self.timeout_s)
             except self._grpc.InferenceServerException as exc:
+                lost = self._shared is not None and "shared memory" in str(exc).lower() and not registered_again
+                if lost:  # the server restarted between two requests: it forgot the regions
+                    self._register = registered_again = True
+                    continue
                 if exc.status() not in TRANSIENT and "unknown model" not in str(exc).lower():
                     if failing_since is not None:
                         self.health.end_wait(time.monotonic() - failing_since, failed=True)
@@ -120,6 +154,7 @@ class TritonEngine:
                         f"the Triton server at {self.address.url} has not answered for {self.retry_for_s:g} s "
                         f"({describe(exc)}); check that it runs, or raise model.options.retry_for_s"
                     ) from None
+                self._register = True
                 time.sleep(min(delay, max(0.0, self.retry_for_s - (now - failing_since))))
                 delay = min(delay * 2, RETRY_MAX_S)
                 self.health.retry()
@@ -135,5 +170,8 @@ class TritonEngine:
 
     def close(self) -> None:
         client, self._client = self._client, None
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.close()
         if client is not None:
             client.close()

@@ -17,6 +17,7 @@ import pytest
 from engines.errors import EngineError, EngineUnavailableError, ModelError
 from engines.metadata import load_for_model
 from engines.registry import backend_for, model_meta, open_engine
+from engines.triton.shm import SharedRegions
 from segcore.errors import ConfigError
 from tests.triton.conftest import MODEL
 from tools.triton_server import TritonServer, free_port
@@ -140,3 +141,27 @@ def test_a_server_gone_for_good_is_an_error_after_retry_for_s(own_server: Triton
         assert remote.health.snapshot()["failed_requests"] == 1  # type: ignore[attr-defined]
     finally:
         remote.close()
+
+
+def test_shared_memory_gives_the_same_class_maps_and_survives_a_restart(own_server: TritonServer,
+                                                                       tiny_model: Path) -> None:
+    remote = open_engine(f"triton://{own_server.url}/{MODEL}", shared_memory=True, retry_for_s=60)
+    local = open_engine(tiny_model, backend="onnxruntime", device="cpu")
+    try:
+        for size, seed in ((1, 4), (8, 5), (2, 6)):
+            frames = _frames(size, seed)
+            np.testing.assert_array_equal(remote.infer(frames), local.infer(frames))
+        own_server.kill()
+        restart = threading.Timer(0.5, own_server.start)
+        restart.start()
+        frames = _frames(3, 7)
+        np.testing.assert_array_equal(remote.infer(frames), local.infer(frames))  # the regions registered again
+        restart.join()
+    finally:
+        remote.close()
+        local.close()
+
+
+def test_shared_memory_needs_the_server_on_this_host() -> None:
+    with pytest.raises(ModelError, match="on this host"):
+        SharedRegions(None, "10.0.0.5", 1, 64, 128)
