@@ -9,6 +9,7 @@ whose order rotates so load from elsewhere hits every setting alike:
 * per-frame latency of one request at a time, the triton engine against the in-process ONNX Runtime
   engine with the same intra-op threads as one server instance (p50/p99 over all rounds; the
   difference is the overhead: gRPC, serialisation, the server's queue and the Python backend);
+* the same through system shared memory (``model.options.shared_memory``: the server is local);
 * throughput of 1, 4 and 8 camera workers (separate processes, each one triton engine sending one
   frame at a time, as ``segstream`` processes would) against the one server, next to the
   in-process reference (the pipeline's default on this machine: 2 sessions × 1 thread).
@@ -104,24 +105,28 @@ def measure(model: Path, *, instances: int, threads: int, workers: list[int], se
             uri = f"triton://{server.url}/{NAME}"
             local = open_engine(model, backend="onnxruntime", device="cpu", threads=threads)
             remote = open_engine(uri)
-            local.warmup(5)
-            remote.warmup(5)
-            latency: dict[str, list[float]] = {"in-process": [], "triton": []}
+            shared = open_engine(uri, shared_memory=True)
+            engines = {"in-process": local, "triton": remote, "triton, shared memory": shared}
+            for engine in engines.values():
+                engine.warmup(5)
+            latency: dict[str, list[float]] = {name: [] for name in engines}
             fps: dict[str, list[float]] = {}
             settings = [("in-process", str(model), {"backend": "onnxruntime", "device": "cpu", "threads": 1}, 2)]
             settings += [(f"triton × {w}", uri, {}, w) for w in workers]
+            settings += [(f"triton × {w}, shared memory", uri, {"shared_memory": True}, w) for w in workers if w > 1][:1]
             for r in range(rounds):
-                order = ["in-process", "triton"][r % 2:] + ["in-process", "triton"][: r % 2]
-                for name in order:
-                    latency[name] += _latency(local if name == "in-process" else remote, inputs, requests)
+                names = list(engines)
+                for name in names[r % len(names):] + names[: r % len(names)]:
+                    latency[name] += _latency(engines[name], inputs, requests)
                 rotated = settings[r % len(settings):] + settings[: r % len(settings)]
                 for name, target, options, count in rotated:
                     fps.setdefault(name, []).append(
                         throughput(target, {**options, "frames_from": str(model)}, count, seconds))
-            local.close()
-            remote.close()
+            for engine in engines.values():
+                engine.close()
     lat = {name: percentiles(values) for name, values in latency.items()}
-    overhead = {q: round(lat["triton"][q] - lat["in-process"][q], 2) for q in ("p50", "p99")}  # type: ignore[operator]
+    overhead = {name: {q: round(lat[name][q] - lat["in-process"][q], 2) for q in ("p50", "p99")}  # type: ignore[operator]
+                for name in lat if name != "in-process"}
     return {
         "model": str(model), "server": {"instances": instances, "threads": threads, "kind": "python (ONNX Runtime)"},
         "rounds": rounds, "seconds": seconds, "requests_per_round": requests,
@@ -138,7 +143,8 @@ def table(result: dict[str, Any]) -> str:
     lines = ["| per frame, one request at a time | p50 ms | p99 ms |", "|---|---|---|"]
     for name, values in lat.items():
         lines.append(f"| {name} | {values['p50']} | {values['p99']} |")
-    lines.append(f"| overhead | {over['p50']} | {over['p99']} |")
+    for name, values in over.items():
+        lines.append(f"| overhead of {name} | {values['p50']} | {values['p99']} |")
     lines += ["", "| workers | frames/s (median of rounds) | rounds |", "|---|---|---|"]
     for name, values in result["throughput_fps"].items():
         lines.append(f"| {name} | {values['median']} | {', '.join(map(str, values['rounds']))} |")
