@@ -7,8 +7,9 @@ backend (ONNX Runtime inside the server, ``--instances`` × ``--threads``), then
 whose order rotates so load from elsewhere hits every setting alike:
 
 * per-frame latency of one request at a time, the triton engine against the in-process ONNX Runtime
-  engine with the same intra-op threads as one server instance (p50/p99 over all rounds; the
-  difference is the overhead: gRPC, serialisation, the server's queue and the Python backend);
+  engine with the same intra-op threads as one server instance, each frame sent to both back to
+  back (order rotating); the overhead is the per-frame difference (gRPC, serialisation, the
+  server's queue and the Python backend), p50/p99 over all rounds;
 * the same through system shared memory (``model.options.shared_memory``: the server is local);
 * throughput of 1, 4 and 8 camera workers (separate processes, each one triton engine sending one
   frame at a time, as ``segstream`` processes would) against the one server, next to the
@@ -53,12 +54,17 @@ def frames(model: Path, count: int = 16) -> list[np.ndarray]:
     return out
 
 
-def _latency(engine: Any, inputs: list[np.ndarray], count: int) -> list[float]:
-    samples = []
+def _latency(engines: dict[str, Any], inputs: list[np.ndarray], count: int, turn: int) -> dict[str, list[float]]:
+    """``count`` frames, each sent to every engine in turn (the order rotating per frame), so a burst
+    of load from elsewhere hits all alike and the per-frame differences pair up."""
+    names = list(engines)
+    samples: dict[str, list[float]] = {name: [] for name in names}
     for i in range(count):
-        t0 = time.perf_counter()
-        engine.infer(inputs[i % len(inputs)])
-        samples.append((time.perf_counter() - t0) * 1000.0)
+        k = (i + turn) % len(names)
+        for name in names[k:] + names[:k]:
+            t0 = time.perf_counter()
+            engines[name].infer(inputs[i % len(inputs)])
+            samples[name].append((time.perf_counter() - t0) * 1000.0)
     return samples
 
 
@@ -115,9 +121,8 @@ def measure(model: Path, *, instances: int, threads: int, workers: list[int], se
             settings += [(f"triton × {w}", uri, {}, w) for w in workers]
             settings += [(f"triton × {w}, shared memory", uri, {"shared_memory": True}, w) for w in workers if w > 1][:1]
             for r in range(rounds):
-                names = list(engines)
-                for name in names[r % len(names):] + names[: r % len(names)]:
-                    latency[name] += _latency(engines[name], inputs, requests)
+                for name, values in _latency(engines, inputs, requests, r).items():
+                    latency[name] += values
                 rotated = settings[r % len(settings):] + settings[: r % len(settings)]
                 for name, target, options, count in rotated:
                     fps.setdefault(name, []).append(
@@ -125,7 +130,8 @@ def measure(model: Path, *, instances: int, threads: int, workers: list[int], se
             for engine in engines.values():
                 engine.close()
     lat = {name: percentiles(values) for name, values in latency.items()}
-    overhead = {name: {q: round(lat[name][q] - lat["in-process"][q], 2) for q in ("p50", "p99")}  # type: ignore[operator]
+    # the overhead: per frame, the remote call minus the in-process call on the same frame, back to back
+    overhead = {name: percentiles(np.subtract(latency[name], latency["in-process"]).tolist())
                 for name in lat if name != "in-process"}
     return {
         "model": str(model), "server": {"instances": instances, "threads": threads, "kind": "python (ONNX Runtime)"},
@@ -162,7 +168,7 @@ def _main(args: list[str]) -> int:
     p.add_argument("--threads", type=int_range(1, 16), default=1, help="ONNX Runtime threads per instance")
     p.add_argument("--workers", default="1,4,8", help="camera worker counts to measure (default %(default)s)")
     p.add_argument("--seconds", type=float_range(1, 600), default=6.0, help="per throughput measurement")
-    p.add_argument("--rounds", type=int_range(1, 20), default=3)
+    p.add_argument("--rounds", type=int_range(1, 20), default=5)
     p.add_argument("--requests", type=int_range(10, 10000), default=60, help="latency requests per round and engine")
     p.add_argument("--json", type=Path, help="write the result here")
     options = p.parse_args(args)
