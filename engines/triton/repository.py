@@ -28,12 +28,12 @@ from typing import Literal
 
 from engines.errors import ModelError
 from engines.metadata import ModelMeta, load_for_model
+from engines.triton.address import SIDECAR_PARAMETER
 from segcore.errors import OutputError
 
 Kind = Literal["auto", "onnxruntime", "tensorrt", "python"]
 KINDS = ("auto", "onnxruntime", "tensorrt", "python")
 InstanceKind = Literal["auto", "cpu", "gpu"]
-SIDECAR_PARAMETER = "segstream.sidecar"
 PLATFORMS = {"onnxruntime": 'platform: "onnxruntime_onnx"', "tensorrt": 'platform: "tensorrt_plan"',
              "python": 'backend: "python"'}
 MODEL_FILES = {"onnxruntime": "model.onnx", "tensorrt": "model.plan", "python": "model.onnx"}
