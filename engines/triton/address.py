@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,11 +69,22 @@ def describe(exc: BaseException) -> str:
 
 def server_config(client: Any, address: TritonAddress, timeout_s: float) -> dict[str, Any]:
     """The model's config as the server has it; EngineUnavailableError when it cannot be had."""
-    try:
-        ready = client.is_model_ready(address.model, address.version, client_timeout=timeout_s)
-    except Exception as exc:  # tritonclient raises InferenceServerException for every failure
+    deadline = time.monotonic() + timeout_s
+    delay = 0.1
+    while True:  # a server starting up, or too busy to take a connection now, is given timeout_s
+        try:
+            ready = client.is_model_ready(address.model, address.version,
+                                          client_timeout=max(0.1, deadline - time.monotonic()))
+            break
+        except Exception as exc:  # tritonclient raises InferenceServerException for every failure
+            remaining = deadline - time.monotonic()
+            if remaining > 0.05:
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, 1.0)
+                continue
+            error = exc
         raise EngineUnavailableError(
-            f"no answer from the Triton server at {address.url} within {timeout_s:g} s ({describe(exc)}); "
+            f"no answer from the Triton server at {address.url} within {timeout_s:g} s ({describe(error)}); "
             f"start it (tritonserver --model-repository REPO) or check the address {address}"
         ) from None
     if not ready:
