@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,14 @@ def _latency(engines: dict[str, Any], inputs: list[np.ndarray], count: int, turn
 
 
 def _worker(model: str, options: dict[str, Any], ready: Any, seconds: float, results: Any) -> None:
-    inputs = frames(Path(options.pop("frames_from")))
-    engine = open_engine(model, **options)
-    engine.warmup(2)
+    try:
+        inputs = frames(Path(options.pop("frames_from")))
+        engine = open_engine(model, **options)
+        engine.warmup(2)
+    except BaseException as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+        ready.abort()  # the others and the parent stop waiting
+        raise
     ready.wait()  # every worker starts together, once all are warm
     done, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -90,7 +96,10 @@ def throughput(model: str, options: dict[str, Any], workers: int, seconds: float
     for proc in procs:
         proc.start()
     try:
-        ready.wait(timeout=120)
+        try:
+            ready.wait(timeout=300)
+        except threading.BrokenBarrierError:
+            raise RuntimeError(f"a worker could not start: {results.get(timeout=10)}") from None
         rates = [results.get(timeout=seconds + 60) for _ in procs]
     finally:
         for proc in procs:
@@ -118,8 +127,10 @@ def measure(model: Path, *, instances: int, threads: int, workers: list[int], se
             latency: dict[str, list[float]] = {name: [] for name in engines}
             fps: dict[str, list[float]] = {}
             settings = [("in-process", str(model), {"backend": "onnxruntime", "device": "cpu", "threads": 1}, 2)]
-            settings += [(f"triton × {w}", uri, {}, w) for w in workers]
-            settings += [(f"triton × {w}, shared memory", uri, {"shared_memory": True}, w) for w in workers if w > 1][:1]
+            remote_options = {"timeout_s": 120.0}  # a loaded 2-core machine can take long to accept 8 connections
+            settings += [(f"triton × {w}", uri, remote_options, w) for w in workers]
+            settings += [(f"triton × {w}, shared memory", uri, {**remote_options, "shared_memory": True}, w)
+                         for w in workers if w > 1][:1]
             for r in range(rounds):
                 for name, values in _latency(engines, inputs, requests, r).items():
                     latency[name] += values
