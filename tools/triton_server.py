@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -213,10 +214,16 @@ def _main(args: list[str]) -> int:
         raise UserInputError(f"{options.repository} is not a folder; make one with: segstream triton-repo MODEL --out REPO")
     server = TritonServer(options.repository, grpc_port=options.grpc_port, http_port=options.http_port,
                           env=ensure_env(log=sys.stderr))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a command, not a library: it may
+        signal.signal(signum, lambda *_: stop.set())
     with server:
-        print(f"tritonserver ready: grpc {server.url} (log {server.log_path}); Ctrl-C stops it", flush=True)
-        while server.process is not None and server.process.poll() is None:
-            time.sleep(0.5)
+        print(f"tritonserver ready: grpc {server.url} (log {server.log_path}); Ctrl-C or SIGTERM stops it", flush=True)
+        while server.process is not None and server.process.poll() is None and not stop.wait(0.5):
+            pass
+    if not stop.is_set():
+        raise RuntimeError(f"tritonserver exited with {server.process and server.process.returncode}; log: "
+                           f"{server.log_tail()}")
     return 0
 
 
