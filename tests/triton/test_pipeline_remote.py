@@ -4,10 +4,12 @@ live: drops counted, then results again), and two pipelines sharing one server."
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +132,27 @@ def test_two_pipelines_share_one_server_and_their_requests_merge(triton_server: 
             np.testing.assert_array_equal(got.class_map, want.class_map)
     inferences, executions = after[0] - before[0], after[1] - before[1]
     assert inferences >= 80 and executions < inferences  # the dynamic batcher merged requests of both
+
+
+@pytest.mark.slow
+def test_the_command_says_when_the_server_goes_and_comes_back(own_server: TritonServer, tmp_path: Path) -> None:
+    source = "synthetic://street?seed=6&frames=240&size=256x128&fps=30"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen([sys.executable, str(ROOT / "run_stream.py"), source, "--live", "--pace",
+                            "--model", f"triton://{own_server.url}/{MODEL}", "--json", str(tmp_path / "s.json")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while _stats(own_server.url)[0] < 20 and time.monotonic() < deadline:  # the run is under way
+            time.sleep(0.1)
+        own_server.kill()
+        time.sleep(2.0)
+        own_server.start()
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err
+    assert "not answering" in err and "answering again" in err, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["dropped"] > 0 and summary["model"]["server"]["outages"] >= 1
