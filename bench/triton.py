@@ -126,8 +126,9 @@ def measure(model: Path, *, instances: int, threads: int, workers: list[int], se
                 engine.warmup(5)
             latency: dict[str, list[float]] = {name: [] for name in engines}
             fps: dict[str, list[float]] = {}
-            settings = [("in-process", str(model), {"backend": "onnxruntime", "device": "cpu", "threads": 1}, 2)]
-            remote_options = {"timeout_s": 120.0}  # a loaded 2-core machine can take long to accept 8 connections
+            settings: list[tuple[str, str, dict[str, Any], int]] = [
+                ("in-process", str(model), {"backend": "onnxruntime", "device": "cpu", "threads": 1}, 2)]
+            remote_options: dict[str, Any] = {"timeout_s": 120.0}  # a loaded 2-core machine can take long to accept 8 connections
             settings += [(f"triton × {w}", uri, remote_options, w) for w in workers]
             settings += [(f"triton × {w}, shared memory", uri, {**remote_options, "shared_memory": True}, w)
                          for w in workers if w > 1][:1]

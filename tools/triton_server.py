@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from segcore.errors import UserInputError
 from segcore.exits import CommandParser, int_range, run_command
@@ -45,7 +46,7 @@ def _site_packages(env: Path) -> Path:
     return found[0].parent
 
 
-def ensure_env(env: Path | None = None, python: str = DEFAULT_PYTHON, log: object = None) -> Path:
+def ensure_env(env: Path | None = None, python: str = DEFAULT_PYTHON, log: Any = None) -> Path:
     """The server venv at ``env``, created if missing (a lock keeps two processes from both making it)."""
     env = env or env_path()
     if (env / "ready").is_file():
