@@ -136,6 +136,11 @@ class Stages:
     infer: InferStage  # the chain's infer stage; its engine tells what ran (backend, device, batch)
     extra_infers: list[InferStage]  # further workers of the infer stage, each with its own engine
 
+    def interrupt_waits(self) -> None:
+        """End the infer workers' waits for a model server that does not answer (a stop that drops)."""
+        for infer in (self.infer, *self.extra_infers):
+            infer.interrupt()
+
 
 def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] | None) -> Stages:
     """The stages for ``config`` on ``model``; ``hud`` gives the text drawn on each frame (None: no HUD)."""

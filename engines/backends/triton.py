@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from engines.engine import warmup_batch
-from engines.errors import EngineError, EngineUnavailableError, ModelError
+from engines.errors import EngineError, EngineInterrupted, EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta
 from engines.triton.address import describe, max_batch, meta_from_config, parse_uri, server_config
 from engines.triton.health import ServerHealth
@@ -148,6 +148,10 @@ class TritonEngine:
                 if failing_since is None:
                     failing_since = now
                     self.health.begin_wait()
+                if self.health.interrupted.is_set():
+                    self.health.end_wait(now - failing_since)
+                    raise EngineInterrupted(f"stopped waiting for the Triton server at {self.address.url}: "
+                                            "the run is stopping") from None
                 if now - failing_since >= self.retry_for_s:
                     self.health.end_wait(now - failing_since, failed=True)
                     raise EngineError(
@@ -155,13 +159,17 @@ class TritonEngine:
                         f"({describe(exc)}); check that it runs, or raise model.options.retry_for_s"
                     ) from None
                 self._register = True
-                time.sleep(min(delay, max(0.0, self.retry_for_s - (now - failing_since))))
+                self.health.interrupted.wait(min(delay, max(0.0, self.retry_for_s - (now - failing_since))))
                 delay = min(delay * 2, RETRY_MAX_S)
                 self.health.retry()
                 continue
             if failing_since is not None:
                 self.health.end_wait(time.monotonic() - failing_since)
             return result
+
+    def interrupt(self) -> None:
+        """End a wait for the server now (from another thread): ``infer`` raises ``EngineInterrupted``."""
+        self.health.interrupt()
 
     def warmup(self, iterations: int = 3) -> None:
         batch = warmup_batch(self.meta, 1)

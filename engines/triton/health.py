@@ -17,6 +17,11 @@ class ServerHealth:
         self.waited_s = 0.0  # worker-seconds spent waiting for the server
         self.waiting = 0  # workers waiting for it now
         self.failures = 0  # requests given up after retry_for_s
+        self.interrupted = threading.Event()  # set when the run stops without draining: waiting ends
+
+    def interrupt(self) -> None:
+        """End every wait for the server now and refuse new ones (the run is stopping)."""
+        self.interrupted.set()
 
     def begin_wait(self) -> None:
         with self._lock:

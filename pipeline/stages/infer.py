@@ -79,6 +79,12 @@ class InferStage:
             packet.tensor = None  # the input is not needed any more; free it early
         return packets
 
+    def interrupt(self) -> None:
+        """End a wait inside the engine now (a model server that does not answer), from another thread."""
+        engine = self.engine
+        if engine is not None and hasattr(engine, "interrupt"):
+            engine.interrupt()
+
     def stop(self) -> None:
         if self.engine is not None:
             self.engine.close()

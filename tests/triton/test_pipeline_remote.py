@@ -156,3 +156,30 @@ def test_the_command_says_when_the_server_goes_and_comes_back(own_server: Triton
     assert "not answering" in err and "answering again" in err, err
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["dropped"] > 0 and summary["model"]["server"]["outages"] >= 1
+
+
+def test_a_live_stop_does_not_wait_for_a_server_that_is_gone(own_server: TritonServer) -> None:
+    source = "synthetic://street?seed=8&frames=0&size=256x128&fps=30"  # endless, like a camera
+    config = load_config(None, [f"source.uris=[{source!r}]", f"model.path='triton://{own_server.url}/{MODEL}'",
+                                "source.mode=live", "source.pace=true", "model.options.retry_for_s=60"])
+    results: list[SegResult] = []
+    pipe = Pipeline.from_config(config, sinks=[CallbackSink(results.append)])
+    pipe.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(results) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        own_server.kill()
+        deadline = time.monotonic() + 30
+        while pipe.stats()["model"]["server"]["state"] == "answering" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stopped = time.monotonic()
+        pipe.stop()
+        assert pipe.join(timeout=10), "the stop waited for the server"
+        assert time.monotonic() - stopped < 5
+    finally:
+        pipe.stop()
+    summary = pipe.stats()
+    assert "error" not in summary and summary["dropped"] > 0
+    indices = [r.frame.index for r in results]
+    assert indices == sorted(indices)
