@@ -113,6 +113,7 @@ def measure(model: Path, *, instances: int, threads: int, workers: list[int], se
             requests: int) -> dict[str, Any]:
     from tools.triton_server import TritonServer, ensure_env
 
+    machine = machine_info()  # its load average is the one at the start
     inputs = frames(model)
     with tempfile.TemporaryDirectory(prefix="segstream-triton-bench-") as tmp:
         write_repository(model, tmp, RepoOptions(kind="python", name=NAME, instances=instances, threads=threads))
@@ -152,7 +153,7 @@ def measure(model: Path, *, instances: int, threads: int, workers: list[int], se
         "throughput_fps": {name: {"median": round(float(np.median(v)), 1), "rounds": [round(x, 1) for x in v]}
                            for name, v in fps.items()},
         "in_process_reference": "2 processes × 1 ONNX Runtime thread (the pipeline's default here: 2 sessions)",
-        "machine": machine_info(),
+        "machine": machine, "load_average_end": list(os.getloadavg()),
     }
 
 
