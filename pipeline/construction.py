@@ -14,6 +14,7 @@ worker (each opens its own engine), postprocess and render.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from typing import Any
 from engines.describe import ModelSettings, describe_model
 from engines.errors import ModelError
 from engines.metadata import ModelMeta
-from engines.registry import check_model_file
+from engines.registry import check_model_file, model_meta
+from engines.triton.address import is_model_uri, parse_uri
+from engines.triton.health import ServerHealth
 from engines.weights import default_model_path
 from engines.zoo import is_named_model
 from pipeline.config_schema import Config
@@ -36,12 +39,17 @@ from pipeline.stages.infer import InferStage
 from pipeline.stages.postprocess import PostprocessStage
 from pipeline.stages.preprocess import PreprocessStage
 from pipeline.stages.render import RenderStage
+from segcore.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def resolve_model_path(path: str | Path | None) -> Path:
-    """The model file to run: ``path``, or the bundled default when None. Raises ModelError."""
+def resolve_model_path(path: str | Path | None) -> Path | str:
+    """The model file to run: ``path``, or the bundled default when None. Raises ModelError.
+    A ``triton://`` address (a served model) is returned as it is, a ``str``."""
+    if is_model_uri(path):
+        parse_uri(str(path))  # a malformed address is a ModelError now, before anything starts
+        return str(path)
     if path is None or str(path) == "":
         bundled = default_model_path()
         if not bundled.is_file():
@@ -64,7 +72,7 @@ def resolve_model_path(path: str | Path | None) -> Path:
 class CheckedModel:
     """A model file, its sidecar, and the input size the config feeds it (checked against the sidecar)."""
 
-    path: Path
+    path: Path | str  # a str only for a served model (triton://...)
     meta: ModelMeta
     input_size: tuple[int, int]  # (height, width)
 
@@ -75,7 +83,14 @@ def check_model(config: Config) -> CheckedModel:
     Raises ModelError (no such model, unreadable sidecar) or ConfigError (a config the model cannot serve).
     """
     path = resolve_model_path(config.model.path)
-    meta = describe_model(path, model_settings(config))
+    if is_model_uri(path):
+        given = [name for name, value in dataclasses.asdict(model_settings(config)).items() if value is not None]
+        if given:  # the server's sidecar describes what it serves: a local setting would be ignored
+            raise ConfigError(f"model.{given[0]} does not apply to a served model ({path}): the server's sidecar "
+                              "describes it; set it in the sidecar of the model repository (segstream triton-repo)")
+        meta = model_meta(path, config.model.options)
+    else:
+        meta = describe_model(path, model_settings(config))
     return CheckedModel(path, meta, check_contracts(config, meta, path))
 
 
@@ -158,6 +173,11 @@ class Stages:
     infer: InferStage  # the chain's infer stage; its engine tells what ran (backend, device, batch)
     extra_infers: list[InferStage]  # further workers of the infer stage, each with its own engine
 
+    def interrupt_waits(self) -> None:
+        """End the infer workers' waits for a model server that does not answer (a stop that drops)."""
+        for infer in (self.infer, *self.extra_infers):
+            infer.interrupt()
+
 
 def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] | None) -> Stages:
     """The stages for ``config`` on ``model``; ``hud`` gives the text drawn on each frame (None: no HUD)."""
@@ -165,13 +185,16 @@ def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] 
     threads = config.model.threads or None
     if workers > 1 and threads is None:  # share the cores between the workers' sessions
         threads = max(1, (os.cpu_count() or 1) // workers)
+    options = dict(config.model.options)
+    if is_model_uri(model.path):  # the workers count their server's outages together
+        options["health"] = ServerHealth()
     infers = [
         InferStage(
             model.path,
             backend=config.model.backend,
             device=config.model.device,
             threads=threads,
-            options=dict(config.model.options),
+            options=options,
             batch_size=config.runtime.batch_size,
             meta=model.meta,
         )

@@ -208,6 +208,8 @@ class Pipeline:
             if isinstance(source, LiveSource):  # its open() waits for a camera: closing it ends the wait now
                 start_thread("source-closer", quietly, source.close)  # close() may wait a moment for its reader
         self._topology.stop_reading(drain)
+        if not drain:  # what waits for a model server is dropped too
+            self._stages.interrupt_waits()
         self._threads.close_stuck_sources_later()
 
     def join(self, timeout: float | None = None) -> bool:

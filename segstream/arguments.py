@@ -38,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
              "(default: the synthetic street stream)")
     add("-o", "--output", metavar="OUT", help="annotated video file (several sources: use {source} in the name)")
     add("--config", metavar="FILE", help="YAML config (see configs/default.yaml for every key)")
-    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine), with or without a sidecar, or torchvision:NAME "
-                                        "fetched by `segstream fetch`; default: the bundled model")
+    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine), with or without a sidecar, torchvision:NAME "
+                                        "fetched by `segstream fetch`, or a served model triton://HOST:PORT/MODEL[/VERSION]; "
+                                        "default: the bundled model")
     add("--labels", metavar="FILE", help="class names of the model, one per line (model.labels)")
     add("--colors", metavar="FILE", help="class colours of the model, one 'R G B' per line (model.colors)")
     add("--set", metavar="KEY=VALUE", action="append", default=[], help="override any config key, e.g. --set runtime.batch_size=4")

@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "models": ("engines.models.__main__", "list the registered models with parameters and GFLOPs"),
     "fetch": ("engines.fetch", "download torchvision's checkpoint by name, check its hash, export and cache it"),
     "inspect": ("segstream.inspect", "what is read from a model file and what is assumed; --write-sidecar"),
+    "triton-repo": ("engines.triton.cli", "write a Triton model repository (config.pbtxt, sidecar) for a model"),
 }
 _TRAIN_EXTRA = "pip install 'segstream[train]' (CPU machines: torch==2.13.0 first)"
 INSTALL = {"torch": _TRAIN_EXTRA, "onnx": _TRAIN_EXTRA, "onnxscript": _TRAIN_EXTRA, "matplotlib": _TRAIN_EXTRA,
@@ -71,5 +72,5 @@ def _subcommand(name: str) -> Callable[[list[str]], int]:
 
 def _subcommand_help() -> str:
     lines = ["", "subcommands (segstream NAME --help for each):"]
-    lines += [f"  {name:<8} {what}" for name, (_, what) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<11} {what}" for name, (_, what) in SUBCOMMANDS.items()]
     return "\n".join(lines) + "\n"

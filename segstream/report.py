@@ -24,12 +24,46 @@ from segcore.redact import redact_text, redact_uri
 class _Progress:
     def __init__(self, bar: Any) -> None:
         self.bar = bar
+        self.server = _ServerWatch()
 
     def update(self, pipeline: Pipeline) -> None:
         if self.bar is not None:
             done = pipeline.metrics.frames
             if done > self.bar.n:
                 self.bar.update(done - self.bar.n)
+        self.server.update(pipeline)
+
+
+class _ServerWatch:
+    """One stderr line when a served model's server (``triton://``) stops answering, one when it
+    answers again (checked once a second from the summary's ``model.server``)."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self.checked = 0.0
+        self.waiting_since: float | None = None
+
+    def update(self, pipeline: Pipeline) -> None:
+        now = time.monotonic()
+        if now - self.checked < self.every_s:
+            return
+        self.checked = now
+        model = pipeline.stats()["model"]
+        server = model.get("server")
+        if server is None:
+            return
+        from tqdm import tqdm
+
+        stamp = time.strftime("%H:%M:%S")
+        waiting = server["state"] != "answering"
+        if waiting and self.waiting_since is None:
+            self.waiting_since = now
+            tqdm.write(f"[{stamp}] model server {model['path']}: not answering; files wait for it, live sources drop "
+                       "frames meanwhile (counted in dropped)", file=sys.stderr)
+        elif not waiting and self.waiting_since is not None:
+            tqdm.write(f"[{stamp}] model server {model['path']}: answering again after "
+                       f"{now - self.waiting_since:.0f} s (outages so far: {server['outages']})", file=sys.stderr)
+            self.waiting_since = None
 
 
 def print_status(status: Any) -> None:

@@ -18,6 +18,7 @@ from engines.engine import Engine
 from engines.errors import ModelError
 from engines.metadata import ModelMeta
 from engines.registry import backend_for, check_options, open_engine
+from engines.triton.address import is_model_uri
 from pipeline.stage import Packet
 
 
@@ -37,7 +38,7 @@ class InferStage:
         warmup: int = 2,
         meta: ModelMeta | None = None,
     ) -> None:
-        self.model_path = Path(model_path)
+        self.model_path = model_path if is_model_uri(model_path) else Path(model_path)  # triton://: a str
         self.backend = backend
         self.device = device
         self.threads = threads or None
@@ -82,6 +83,12 @@ class InferStage:
             packet.output = result
             packet.tensor = None  # the input is not needed any more; free it early
         return packets
+
+    def interrupt(self) -> None:
+        """End a wait inside the engine now (a model server that does not answer), from another thread."""
+        engine = self.engine
+        if engine is not None and hasattr(engine, "interrupt"):
+            engine.interrupt()
 
     def stop(self) -> None:
         if self.engine is not None:
