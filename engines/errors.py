@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from segcore.errors import SegstreamError, UserInputError
 
-__all__ = ["BuildLockTimeout", "CudaError", "EngineError", "EngineUnavailableError", "ModelError", "ParityError"]
+__all__ = ["BuildLockTimeout", "CudaError", "EngineError", "EngineInterrupted", "EngineUnavailableError", "ModelError",
+           "ParityError"]
 
 
 class ModelError(UserInputError):
@@ -22,6 +23,10 @@ class EngineUnavailableError(EngineError):
     """The requested backend or device is not available on this machine (the CLI exits 2)."""
 
     exit_code = 2  # the user asked for what this machine lacks: their choice to change
+
+
+class EngineInterrupted(EngineError):
+    """A wait inside an engine (for a server that does not answer) was ended because the run is stopping."""
 
 
 class CudaError(EngineError):

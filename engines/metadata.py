@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from engines.errors import ModelError
+from segcore.files import write_atomic
 from segcore.strict_yaml import load_yaml, yaml_error
 
 FORMAT = "segstream-model/1"
@@ -28,7 +29,15 @@ SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
 
 Layout = Literal["NCHW", "NHWC"]
 DType = Literal["float32", "float16", "uint8"]
-OutputKind = Literal["logits", "classmap"]
+# what an output may be: any float for scores, any integer for a class map
+OutputDType = Literal["float32", "float16", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32",
+                      "uint64", "int64", "bool"]
+OUTPUT_DTYPES: tuple[str, ...] = get_args(OutputDType)
+# logits and probabilities: N×K×h×w (or N×h×w×K, output.layout NHWC) scores at any h×w, argmax'd by the
+# host; one channel is a binary model (background, foreground: above 0 for logits, above 0.5 for
+# probabilities); classmap: N×h×w or N×1×h×w class ids of any integer dtype (argmax inside the graph)
+OutputKind = Literal["logits", "probabilities", "classmap"]
+SCALES = (1, 255)  # input.scale: the units of input.mean and input.std (and of a float graph's raw input)
 
 # what an engine can be built in (the TensorRT builder's --precision, model.options.precision);
 # a sidecar's graph precision is fp32 or fp16, int8 comes from calibration at build time
@@ -42,9 +51,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class InputSpec:
     """What the graph's single input expects.
 
-    ``mean``/``std`` are in RGB order and 0..1 units; they are applied by the host unless
-    ``normalized_in_graph`` is true. ``height``/``width`` are the size the model was exported
-    (or trained) at; with ``dynamic_size`` other sizes are accepted too.
+    ``mean``/``std`` are in RGB order, in the units ``scale`` says: 1 for 0..1 (torchvision's
+    0.485, ...), 255 for 0..255 (mmsegmentation's 123.675, ...); they are applied by the host
+    unless ``normalized_in_graph`` is true. A float graph that normalises inside takes the pixels
+    as they are, in ``scale`` units (0..1 or 0..255). ``height``/``width`` are the size the model
+    was exported (or trained) at; with ``dynamic_size`` other sizes are accepted too.
     """
 
     name: str = "input"
@@ -58,15 +69,26 @@ class InputSpec:
     normalized_in_graph: bool = False
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    scale: int = 1
 
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """What the graph's single output holds: N×K×H×W logits, or an N×H×W uint8 class map."""
+    """The graph output the pipeline reads: scores (logits or probabilities) or a class map.
+
+    ``layout`` is where the class axis of scores is: NCHW (N×K×h×w) or NHWC (N×h×w×K). Scores
+    with one channel are a binary model (2 classes). A class map is N×h×w or N×1×h×w.
+    """
 
     name: str = "logits"
     kind: OutputKind = "logits"
-    dtype: DType = "float32"
+    dtype: OutputDType = "float32"
+    layout: Layout = "NCHW"
+
+    @property
+    def scores(self) -> bool:
+        """Whether the host argmaxes (logits or probabilities), so bilinear upsampling and EMA apply."""
+        return self.kind != "classmap"
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,8 @@ class ModelMeta:
     opset: int | None = None
     provenance: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    # what was assumed because neither the graph nor a sidecar said it (one line; not saved)
+    notice: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if len(self.class_names) != len(self.palette):
@@ -97,6 +121,7 @@ class ModelMeta:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        data.pop("notice")
         data = {"format": FORMAT, **data}
         data["class_names"] = list(self.class_names)
         data["palette"] = [list(c) for c in self.palette]
@@ -152,9 +177,7 @@ class ModelMeta:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text.encode())  # nothing half-written, no temporary file left on failure
         return path
 
     @classmethod
@@ -219,15 +242,22 @@ def _check_choices(meta: ModelMeta, where: str) -> None:
         ("input.layout", meta.input.layout, ("NCHW", "NHWC")),
         ("input.dtype", meta.input.dtype, ("float32", "float16", "uint8")),
         ("input.color", meta.input.color, ("RGB", "BGR")),
-        ("output.kind", meta.output.kind, ("logits", "classmap")),
-        ("output.dtype", meta.output.dtype, ("float32", "float16", "uint8")),
+        ("input.scale", meta.input.scale, SCALES),
+        ("output.kind", meta.output.kind, get_args(OutputKind)),
+        ("output.dtype", meta.output.dtype, OUTPUT_DTYPES),
+        ("output.layout", meta.output.layout, ("NCHW", "NHWC")),
         ("precision", meta.precision, ("fp32", "fp16")),
     ]
     for key, value, allowed in checks:
         if value not in allowed:
-            raise ModelError(f"{where}: {key} is {value!r}; expected one of {', '.join(allowed)}")
-    if meta.output.kind == "classmap" and meta.output.dtype != "uint8":
-        raise ModelError(f"{where}: a classmap output must be uint8, not {meta.output.dtype}")
+            raise ModelError(f"{where}: {key} is {value!r}; expected one of {', '.join(str(a) for a in allowed)}")
+    floats = meta.output.dtype.startswith("float")
+    if meta.output.kind == "classmap" and floats:
+        raise ModelError(f"{where}: a classmap output holds integer class ids, not {meta.output.dtype}; "
+                         "set output.kind: logits or probabilities for float scores")
+    if meta.output.kind != "classmap" and not floats:
+        raise ModelError(f"{where}: output.kind {meta.output.kind} needs float scores, but output.dtype is "
+                         f"{meta.output.dtype}; set output.kind: classmap for integer class ids")
     if meta.input.dtype == "uint8" and not meta.input.normalized_in_graph:
         raise ModelError(f"{where}: a uint8 input needs normalized_in_graph: true")
     for key, side in (("input.height", meta.input.height), ("input.width", meta.input.width)):
@@ -238,8 +268,28 @@ def _check_choices(meta: ModelMeta, where: str) -> None:
             raise ModelError(f"{where}: {key} is {list(values)}; it must be 3 finite numbers (R, G, B)")
     if min(meta.input.std) <= 0:
         raise ModelError(f"{where}: input.std is {list(meta.input.std)}; every value must be above 0")
-    if meta.num_classes > 255 and meta.output.kind == "classmap":
-        raise ModelError(f"{where}: {meta.num_classes} classes do not fit a uint8 class map")
+    check_units(meta.input, where)
+    if meta.num_classes > 255:
+        raise ModelError(f"{where}: {meta.num_classes} classes do not fit the uint8 class maps segstream writes")
+
+
+def check_units(spec: InputSpec, where: str) -> None:
+    """Refuse mean/std that cannot be in the units ``input.scale`` says (0..255 values read as 0..1)."""
+    if spec.normalized_in_graph:
+        return
+    if spec.scale == 255 and max(spec.std) < 1:
+        raise ModelError(
+            f"{where}: input.std is {[float(v) for v in spec.std]} with input.scale: 255, a spread under one grey "
+            "level in 0..255 units; for 0..1 units (torchvision's) set input.scale: 1"
+        )
+    if spec.scale != 1:
+        return
+    for key, values in (("input.mean", spec.mean), ("input.std", spec.std)):
+        if max(abs(v) for v in values) > 1:
+            raise ModelError(
+                f"{where}: {key} is {[float(v) for v in values]}, above 1 in 0..1 units; for 0..255 units "
+                "(mmsegmentation's) add input.scale: 255, or give them in 0..1 units (divide by 255)"
+            )
 
 
 def _plain(value: Any) -> Any:

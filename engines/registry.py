@@ -19,6 +19,7 @@ from engines.devices import parse_device
 from engines.engine import Engine
 from engines.errors import EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta, Precision, load_for_model
+from engines.triton.address import is_model_uri
 from segcore.errors import ConfigError
 from segcore.typed_values import check_value, limits
 
@@ -55,13 +56,24 @@ BACKENDS: dict[str, Backend] = {
         options={"cuda_graph": bool, "precision": Precision | None, "rebuild": bool},
         code_options=("build_options", "tensorrt_module", "cuda_runtime"),
     ),
+    "triton": Backend(  # a served model: --model triton://HOST:PORT/MODEL[/VERSION], no file suffix
+        "engines.backends.triton:TritonEngine", (), "pip install 'segstream[triton]'",
+        options={"timeout_s": float, "retry_for_s": float, "sidecar": str | None, "shared_memory": bool},
+        option_limits={"timeout_s": limits(low=0.1, high=3600), "retry_for_s": limits(low=0, high=86400)},
+        code_options=("health",),  # an engines.triton.health.ServerHealth shared by a run's workers
+    ),
 }
 
 SUFFIXES: dict[str, str] = {suffix: name for name, entry in BACKENDS.items() for suffix in entry.suffixes}
 
 
 def backend_for(path: str | Path, backend: str = "auto") -> str:
-    """The backend name for ``path``: the explicit choice, or the one that owns its suffix."""
+    """The backend name for ``path``: the explicit choice, or the one that owns its suffix (or its
+    ``triton://`` scheme)."""
+    if is_model_uri(path):
+        if backend not in ("auto", "triton"):
+            raise ConfigError(f"{path} is a model served by Triton: model.backend must be auto or triton, not {backend!r}")
+        return "triton"
     if backend != "auto":
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
@@ -185,16 +197,35 @@ def open_engine(
     meta: ModelMeta | None = None,
     **options: Any,
 ) -> Engine:
-    """Open ``path`` with the right backend, reading its sidecar unless ``meta`` is given.
+    """Open ``path`` with the right backend, reading its sidecar unless ``meta`` is given (an
+    ONNX model with no sidecar is described from its graph: ``engines.describe``). ``path`` may
+    be a ``str`` ``triton://HOST:PORT/MODEL[/VERSION]``: a model served by Triton (sidecar from the server).
 
     ``device`` ``auto`` picks the GPU when the backend can use one on this machine (see
     ``resolve_device``), else the CPU. ``options`` are the backend's (see ``check_options``)."""
+    if is_model_uri(path):  # a served model: the engine reads its sidecar from the server
+        name = backend_for(path, backend)
+        remote: Engine = backend_class(name)(path, meta, device=device, threads=threads, **check_options(name, options))
+        return remote
     path = Path(path)
     check_model_file(path)
     name = backend_for(path, backend)
     options = check_options(name, options)
     if meta is None:
-        meta = load_for_model(path)
+        from engines.describe import describe_model
+
+        meta = describe_model(path) if name == "onnxruntime" else load_for_model(path)
     cls = backend_class(name)
     engine: Engine = cls(path, meta, device=resolve_device(name, device), threads=threads, **options)
     return engine
+
+
+def model_meta(path: str | Path, options: Mapping[str, Any] | None = None) -> ModelMeta:
+    """The sidecar of ``path``: beside a model file, or from the server of a ``triton://`` address
+    (``options``: the triton backend's ``timeout_s`` and ``sidecar``)."""
+    if not is_model_uri(path):
+        return load_for_model(path)
+    from engines.triton.address import fetch_meta
+
+    options = check_options("triton", dict(options or {}), code=False)
+    return fetch_meta(str(path), timeout_s=options.get("timeout_s", 10.0), sidecar=options.get("sidecar"))

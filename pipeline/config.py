@@ -108,6 +108,35 @@ def _check_values(config: Config, where: typed_yaml.Places) -> None:
             f"{where('source.reconnect.max_backoff_s')}: source.reconnect.max_backoff_s ({config.source.reconnect.max_backoff_s}) is below "
             f"initial_backoff_s ({config.source.reconnect.initial_backoff_s})"
         )
+    _check_events(config, where)
+
+
+def _check_events(config: Config, where: typed_yaml.Places) -> None:
+    from pipeline.events.mqtt import parse_mqtt_url
+    from pipeline.events.webhook import check_webhook_url
+    from pipeline.events.zones import check_zone_configs
+
+    check_zone_configs(config.zones, where)
+    if config.restream.url is not None:
+        from pipeline.sinks.restream import parse_restream_url
+
+        try:
+            parse_restream_url(config.restream.url)
+        except ConfigError as exc:
+            raise ConfigError(f"{where('restream.url')}: {exc}") from None
+    events = config.events
+    for key, value, check in (("events.mqtt", events.mqtt, parse_mqtt_url), ("events.webhook", events.webhook, check_webhook_url)):
+        if value is None:
+            continue
+        try:
+            check(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{where(key)}: {exc}") from None
+        if not any(config.zones.values()):
+            raise ConfigError(
+                f"{where(key)}: {key} sends zone events, but the config has no zones; add a zones: section "
+                "(configs/default.yaml shows one)"
+            )
 
 
 SCHEMA = typed_yaml.Schema(Config, check=_check_values, example="runtime.batch_size=4")

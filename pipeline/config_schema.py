@@ -31,8 +31,10 @@ RtspTransport = Literal["tcp", "udp"]
 Upsample = Literal["nearest", "bilinear"]
 Smoothing = Literal["none", "ema", "majority"]
 Visualize = Literal["overlay", "mask", "side", "none"]
+DevicePath = Literal["auto", "always", "never"]
 Codec = Literal["auto", "h264", "mp4v"]
 VideoPreset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]  # libx264's
+ZoneUnits = Literal["normalized", "pixels"]
 
 BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKENDS)
 DECODERS: tuple[str, ...] = get_args(Decoder)
@@ -42,6 +44,19 @@ SMOOTHING_MODES: tuple[str, ...] = get_args(Smoothing)
 VISUALIZE_MODES: tuple[str, ...] = get_args(Visualize)
 CODECS: tuple[str, ...] = get_args(Codec)
 VIDEO_PRESETS: tuple[str, ...] = get_args(VideoPreset)
+ZONE_UNITS: tuple[str, ...] = get_args(ZoneUnits)
+
+
+@dataclass(frozen=True)
+class ModelInputConfig:
+    """What the model's input expects beyond what its graph says (over its sidecar's ``input``)."""
+
+    # per channel R, G, B, in the units of scale (null: the sidecar's, else ImageNet's in 0..1 units)
+    mean: list[float] | None = field(default=None, metadata=limits(low=-255.0, high=255.0))
+    std: list[float] | None = field(default=None, metadata=limits(above=0.0, high=255.0))
+    scale: Literal[1, 255] | None = None  # units of mean/std (and of a float graph's raw pixels): 1 = 0..1, 255 = 0..255
+    color: Literal["RGB", "BGR"] | None = None  # channel order the model takes
+    normalized_in_graph: bool | None = None  # the graph normalises itself (a float one takes pixels in scale units)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,10 @@ class ModelConfig:
     num_classes: int | None = field(default=None, metadata=limits(low=1, high=255))
     # backend-specific extras, checked against the backend's entry in engines.registry.BACKENDS
     options: dict[str, object] = field(default_factory=dict)
+    output: str | None = None  # the graph output to read when it has several (null: by name, e.g. out, logits)
+    labels: str | None = None  # text file of class names, one per line (over the sidecar's class_names)
+    colors: str | None = None  # text file of class colours, one "R G B" per line (over the sidecar's palette)
+    input: ModelInputConfig = field(default_factory=ModelInputConfig)
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,9 @@ class RenderConfig:
     alpha: float = field(default=0.5, metadata=limits(low=0.0, high=1.0))  # overlay opacity of the class colours
     legend: bool = True
     hud: bool = True
+    # auto: frames stay on the GPU from upload to picture when the engine is PyTorch on CUDA
+    # (pipeline/stages/on_device.py) | always: that path on the torch engine's device, CPU too | never: host path
+    device_path: DevicePath = "auto"
 
 
 @dataclass(frozen=True)
@@ -157,6 +179,41 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class ZoneConfig:
+    """One zone of one source (``zones: {source id: [zone, ...]}``); checked by ``pipeline.events.zones``."""
+
+    name: str = ""  # required: the zone's name in events and MQTT topics
+    # required: [[x, y], ...], at least 3 points; in units of the frame (normalized: 0..1) or pixels
+    polygon: list[list[float]] = field(default_factory=list)
+    units: ZoneUnits = "normalized"
+    classes: list[str] = field(default_factory=list)  # required: class names of the model
+    enter: float = field(default=0.5, metadata=limits(above=0.0, high=1.0))  # covered fraction that starts an event
+    exit: float = field(default=0.3, metadata=limits(above=0.0, high=1.0))  # fraction below which it ends; <= enter
+    # the fraction must stay >= enter this long before ``start`` (and < exit this long before ``end``)
+    min_duration_s: float = field(default=0.0, metadata=limits(low=0.0, high=MAX_WAIT_S))
+    # while an event lasts: an ``update`` at most this often; 0 = on every frame
+    update_interval_s: float = field(default=1.0, metadata=limits(low=0.0, high=MAX_WAIT_S))
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    mqtt: str | None = None  # mqtt://host[:port][/prefix]; topics PREFIX/SOURCE/ZONE/CLASS (prefix: segstream)
+    webhook: str | None = None  # http(s):// URL each event is POSTed to as JSON
+    # events waiting per publisher; when full the newest is dropped and counted (the pipeline never waits)
+    queue_size: int = field(default=1000, metadata=limits(low=1, high=1_000_000))
+    timeout_s: float = field(default=5.0, metadata=limits(above=0.0, high=600.0))  # connect / request timeout
+    retries: int = field(default=3, metadata=limits(low=0, high=100))  # webhook: tries after the first failed one
+
+
+@dataclass(frozen=True)
+class RestreamConfig:
+    url: str | None = None  # rtsp://HOST:PORT/PATH to serve the annotated stream on (several sources: PATH/SOURCE)
+    bitrate_kbps: int = field(default=4000, metadata=limits(low=100, high=100_000))  # x264's target per stream
+    # frames between keyframes: a new viewer waits at most this long for a picture
+    keyframe_interval: int = field(default=30, metadata=limits(low=1, high=1000))
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -166,3 +223,6 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    zones: dict[str, list[ZoneConfig]] = field(default_factory=dict)  # source id → its zones
+    events: EventsConfig = field(default_factory=EventsConfig)
+    restream: RestreamConfig = field(default_factory=RestreamConfig)

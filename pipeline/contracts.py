@@ -13,6 +13,7 @@ from pathlib import Path
 from engines.errors import ModelError
 from engines.metadata import ModelMeta
 from engines.registry import backend_for, resolve_device
+from engines.triton.address import IN_FLIGHT as TRITON_IN_FLIGHT
 from pipeline.config import check_allowed
 from pipeline.config_schema import Config
 from segcore.errors import ConfigError
@@ -34,7 +35,7 @@ def check_contracts(config: Config, meta: ModelMeta, model_path: Path | str = ""
             f"{name} has {meta.num_classes} classes but model.num_classes is {expected}; "
             "use a model trained for that label set or change model.num_classes"
         )
-    if meta.output.kind != "logits":
+    if not meta.output.scores:
         for key, value, wants in (
             ("postprocess.upsample", config.postprocess.upsample, "bilinear"),
             ("postprocess.smoothing", config.postprocess.smoothing, "ema"),
@@ -50,7 +51,7 @@ def check_contracts(config: Config, meta: ModelMeta, model_path: Path | str = ""
     return (int(size[0]), int(size[1]))
 
 
-def infer_workers(config: Config, model_path: Path) -> int:
+def infer_workers(config: Config, model_path: Path | str) -> int:
     """How many inference threads (each with its own engine) ``runtime.infer_workers`` asks for.
 
     0 means auto: two ONNX Runtime sessions of one thread each on a CPU with two or more cores
@@ -70,5 +71,7 @@ def infer_workers(config: Config, model_path: Path) -> int:
         backend = backend_for(model_path, config.model.backend)
     except ModelError:
         return 1
+    if backend == "triton":  # requests in flight to a server: its batcher merges them, the network hides
+        return TRITON_IN_FLIGHT
     cpu_onnx = backend == "onnxruntime" and resolve_device(backend, config.model.device) == "cpu"
     return 2 if cpu_onnx and (os.cpu_count() or 1) >= 2 else 1

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from engines.errors import EngineInterrupted
 from pipeline.config_schema import RuntimeConfig
 from pipeline.errors import SourceFailed
 from pipeline.failure import quietly
@@ -110,7 +111,17 @@ class ThreadLoops:
                 except QueueClosed:
                     break
                 t0 = time.perf_counter()
-                outputs = stage.process_batch(items) if batch > 1 else [stage.process(items[0])]  # type: ignore[attr-defined]
+                try:
+                    outputs = stage.process_batch(items) if batch > 1 else [stage.process(items[0])]  # type: ignore[attr-defined]
+                except EngineInterrupted:
+                    if not self.stopping.is_set():
+                        raise
+                    discard = getattr(slot.input, "count_discarded", None)
+                    if discard is not None:  # a stop that drops: these are dropped too, and counted
+                        discard(len(items))
+                    if group is not None:
+                        group.emit(ticket, [], lambda out: self._hand_on(slot, out))
+                    continue
                 ms = (time.perf_counter() - t0) * 1000.0
                 for out in outputs:
                     out.timings_ms[stage.name] = ms

@@ -210,6 +210,8 @@ class Pipeline:
             if isinstance(source, LiveSource):  # its open() waits for a camera: closing it ends the wait now
                 start_thread("source-closer", quietly, source.close)  # close() may wait a moment for its reader
         self._topology.stop_reading(drain)
+        if not drain:  # what waits for a model server is dropped too
+            self._stages.interrupt_waits()
         self._threads.close_stuck_sources_later()
 
     def join(self, timeout: float | None = None) -> bool:
@@ -357,6 +359,21 @@ class Pipeline:
                 return
             self._topology.add_source(source, info)
             self.metrics.add_source(source.source_id)
+            self._score_only_the_same_classes(source.source_id, info)
+
+    def _score_only_the_same_classes(self, source_id: str, info: SourceInfo) -> None:
+        """A source whose labels name other classes than the model's is not scored: its ids mean
+        other things (a VOC model on the Cityscapes street gave a streamed mIoU of 0.0001)."""
+        names, model_names = info.label_names, tuple(self._model.meta.class_names)
+        if names is None or tuple(names) == model_names:
+            return
+        why = (f"its labels are {len(names)} classes ({', '.join(names[:3])}, ...), the model's "
+               f"{len(model_names)} ({', '.join(model_names[:3])}, ...): no accuracy is computed for it")
+        log.warning("source %s: %s", source_id, why)
+        for stage in self._stages.chain:
+            mismatch = getattr(stage, "label_mismatch", None)
+            if isinstance(mismatch, dict):
+                mismatch[source_id] = why
 
     def _start_stages(self) -> None:
         stages = self._stages

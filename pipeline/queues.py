@@ -122,6 +122,11 @@ class BoundedQueue(Generic[T]):
             self._not_full.notify_all()
         self._notify_listeners()
 
+    def count_discarded(self, count: int) -> None:
+        """Count ``count`` items taken from this queue and then discarded (a stage interrupted at stop)."""
+        with self._lock:
+            self.dropped += count
+
     def clear(self) -> int:
         """Discard every queued item (counted as dropped); return how many."""
         with self._lock:

@@ -14,6 +14,7 @@ or use ``Pipeline``, which overlaps decoding, pre/postprocessing and inference a
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,12 +41,24 @@ class Segmentation:
     class_names: tuple[str, ...]
 
     def fraction(self, class_name: str) -> float:
-        """The fraction of pixels labelled ``class_name``."""
-        return float(self.fractions[self.class_names.index(class_name)])
+        """The fraction of pixels labelled ``class_name``; KeyError (listing the names) if no class has it."""
+        return float(self.fractions[self.class_id(class_name)])
 
     def mask(self, class_name: str) -> np.ndarray:
-        """A boolean H×W mask of the pixels labelled ``class_name``."""
-        return self.class_map == self.class_names.index(class_name)
+        """A boolean H×W mask of the pixels labelled ``class_name``; KeyError if no class has it."""
+        return self.class_map == self.class_id(class_name)
+
+    def class_id(self, class_name: str) -> int:
+        """The class id of ``class_name``; KeyError naming the model's classes if it has none by that name."""
+        try:
+            return self.class_names.index(class_name)
+        except ValueError:
+            close = difflib.get_close_matches(str(class_name), self.class_names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise KeyError(
+                f"no class {class_name!r} in this model; {hint}its {len(self.class_names)} classes are: "
+                + ", ".join(self.class_names)
+            ) from None
 
 
 class Segmenter:

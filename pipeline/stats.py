@@ -56,7 +56,11 @@ def run_summary(
         "device": infer.engine_device or model_config.device,
         "input": f"{model.input_size[0]}x{model.input_size[1]}",
         "batch": infer.max_batch,
+        "device_path": infer.on_device,  # frames stayed on the engine's device (pipeline/stages/on_device.py)
     }
+    health = infer.options.get("health")
+    if health is not None:  # a served model: what its workers saw of the server
+        summary["model"]["server"] = health.snapshot()
     summary["live"] = topology.live
     if failed_sources:  # sources that gave up, each with its reason, also when the others went on
         summary["failed_sources"] = {source_id: redact_text(str(exc)) for source_id, exc in failed_sources.items()}

@@ -10,6 +10,7 @@ whole tree, with the owner of each error::
      │    └── ModelError                                engines.errors    a model file or sidecar that is missing or inconsistent
      ├── EngineError (RuntimeError)                     engines.errors    an engine failed: the CLI exits 1
      │    ├── EngineUnavailableError                    engines.errors    a backend or device not installed here: exit 2
+     │    ├── EngineInterrupted                         engines.errors    a wait for a model server ended by the run's stop
      │    ├── CudaError                                 engines.errors    a CUDA runtime call failed
      │    ├── ParityError                               engines.errors    an exported graph disagrees with PyTorch
      │    └── BuildLockTimeout (TimeoutError)           engines.errors    another process holds an engine build too long

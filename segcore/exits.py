@@ -32,9 +32,18 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEBUG_FLAG = "--debug"
 DEBUG_HINT = f"rerun with {DEBUG_FLAG} for the traceback"
 
+
+class StopRequested(KeyboardInterrupt):
+    """SIGTERM or SIGHUP that arrived while a command was starting: the command ends having
+    written nothing, with exit 0 because the stop was asked for."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
 __all__ = [
     "DEBUG_FLAG", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "CommandParser", "fail",
-    "float_range", "int_range", "one_line", "run_command", "wants_debug",
+    "StopRequested", "float_range", "int_range", "one_line", "run_command", "wants_debug",
 ]
 
 
@@ -118,6 +127,9 @@ def fail(exc: BaseException, *, debug: bool = False) -> int:
     """
     if debug:
         sys.stderr.write(redact_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+    if isinstance(exc, StopRequested):
+        sys.stderr.write(f"\n{exc.name}: stopped while starting (nothing was written)\n")
+        return EXIT_OK
     if isinstance(exc, KeyboardInterrupt):
         sys.stderr.write("\ninterrupted\n")
         return EXIT_INTERRUPTED

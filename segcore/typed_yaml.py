@@ -249,6 +249,10 @@ class Schema(Generic[T]):
         for name in data:
             if name not in names:
                 key = f"{prefix}{name}"
+                if "[" in prefix:  # a section inside a list (zones.cam[0]): its own fields, not the dotted keys
+                    close = difflib.get_close_matches(str(name), [f.name for f in fields], n=1, cutoff=0.6)
+                    hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(f.name for f in fields)}"
+                    raise ConfigError(f"{where(key)}: unknown key '{key}'; {hint}")
                 raise ConfigError(f"{where(key)}: {self.unknown(key)}")
         hints = _hints(kind)
 

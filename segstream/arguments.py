@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ from pipeline.config import load_config
 from pipeline.config_schema import VISUALIZE_MODES, Config
 from segcore.errors import ConfigError
 from segcore.exits import CommandParser
+from segcore.redact import redact_uri
+from segstream.model_names import resolve_named_model
 
 DEMO_VIDEO = "out/segstream_demo.mp4"
 
@@ -36,7 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
              "(default: the synthetic street stream)")
     add("-o", "--output", metavar="OUT", help="annotated video file (several sources: use {source} in the name)")
     add("--config", metavar="FILE", help="YAML config (see configs/default.yaml for every key)")
-    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine) with its sidecar; default: the bundled model")
+    add("--model", metavar="PATH", help="model file (.onnx, .pt, .engine), with or without a sidecar, torchvision:NAME "
+                                        "fetched by `segstream fetch`, or a served model triton://HOST:PORT/MODEL[/VERSION]; "
+                                        "default: the bundled model")
+    add("--labels", metavar="FILE", help="class names of the model, one per line (model.labels)")
+    add("--colors", metavar="FILE", help="class colours of the model, one 'R G B' per line (model.colors)")
     add("--set", metavar="KEY=VALUE", action="append", default=[], help="override any config key, e.g. --set runtime.batch_size=4")
     add("--show", action="store_true", help="show the result in a window")
     add("--visualize", choices=VISUALIZE_MODES, help="overlay, mask, side by side, or none")
@@ -46,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--jsonl", metavar="FILE", help="write one JSON record per frame (time, latency, class fractions)")
     add("--json", metavar="STATS.json", help="write the run summary as JSON")
     add("--live", action="store_true", help="treat every source as live: keep the newest frame, drop the rest")
+    add("--mqtt", metavar="mqtt://HOST[:PORT][/PREFIX]", help="publish zone events to an MQTT broker (needs zones in the config)")
+    add("--webhook", metavar="URL", help="POST zone events as JSON to URL (needs zones in the config)")
+    add("--restream", metavar="rtsp://HOST:PORT/PATH",
+        help="serve the annotated stream as H.264 over RTSP (GStreamer's RTSP server; several sources: PATH/SOURCE)")
     add("--pace", action="store_true", help="replay files and synthetic streams at their own fps, like a camera")
     add("--serve", metavar="[HOST:]PORT", help="serve the live page, MJPEG streams, /metrics and POST /v1/segment "
                                                  "over HTTP (default host 127.0.0.1; port 0: a free one)")
@@ -73,6 +84,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "source.uris": (args.sources or None, "SOURCE"),
         "output.video": (args.output, "-o"),
         "model.path": (args.model, "--model"),
+        "model.labels": (args.labels, "--labels"),
+        "model.colors": (args.colors, "--colors"),
         "render.visualize": (args.visualize, "--visualize"),
         "render.alpha": (args.alpha, "--alpha"),
         "runtime.max_frames": (args.max_frames, "--max-frames"),
@@ -82,14 +95,18 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "output.show": (True if args.show else None, "--show"),
         "source.mode": ("live" if args.live else None, "--live"),
         "source.pace": (True if args.pace else None, "--pace"),
+        "events.mqtt": (args.mqtt, "--mqtt"),
+        "events.webhook": (args.webhook, "--webhook"),
+        "restream.url": (args.restream, "--restream"),
     }
     if args.serve is not None:
         host, port = parse_serve_address(args.serve)
         flags["serve.host"], flags["serve.port"] = (host, "--serve"), (port, "--serve")
     values: dict[str, Any] = {key: value for key, (value, _) in flags.items() if value is not None}
-    origins = {key: f"{flag} {values[key]}" if not isinstance(values[key], bool) else flag
+    origins = {key: f"{flag} {redact_uri(str(values[key]))}" if not isinstance(values[key], bool) else flag
                for key, (_, flag) in flags.items() if key in values}
     overridden = {item.partition("=")[0].strip() for item in args.set}
     if not args.sources and args.config is None and "output.video" not in values and "output.video" not in overridden:
         values["output.video"] = DEMO_VIDEO  # run bare: the demo writes an annotated video
-    return load_config(args.config, args.set, values=values, value_origins=origins)
+    config = load_config(args.config, args.set, values=values, value_origins=origins)
+    return resolve_named_model(config, os.environ)  # --model torchvision:NAME: the fetched model in the cache

@@ -13,9 +13,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from engines.errors import EngineUnavailableError
 from segcore.errors import UserInputError
 from segcore.exits import run_command
+
+# Nothing heavy is imported here: a Ctrl-C or SIGTERM during the imports of a run or a tool must
+# reach the code that turns it into one line (segstream/run.py), not a traceback in this import.
 
 # name → (module whose main(argv) runs it, what it does); modules are imported only when used
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -24,6 +26,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("engines.models.export", "export a model or checkpoint to ONNX with a parity check and sidecar"),
     "build": ("engines.build.cli", "build (or reuse) a TensorRT engine from an ONNX model"),
     "models": ("engines.models.__main__", "list the registered models with parameters and GFLOPs"),
+    "fetch": ("engines.fetch", "download torchvision's checkpoint by name, check its hash, export and cache it"),
+    "inspect": ("segstream.inspect", "what is read from a model file and what is assumed; --write-sidecar"),
+    "triton-repo": ("engines.triton.cli", "write a Triton model repository (config.pbtxt, sidecar) for a model"),
 }
 _TRAIN_EXTRA = "pip install 'segstream[train]' (CPU machines: torch==2.13.0 first)"
 INSTALL = {"torch": _TRAIN_EXTRA, "onnx": _TRAIN_EXTRA, "onnxscript": _TRAIN_EXTRA, "matplotlib": _TRAIN_EXTRA,
@@ -53,6 +58,8 @@ def _subcommand(name: str) -> Callable[[list[str]], int]:
     try:
         module = importlib.import_module(SUBCOMMANDS[name][0])
     except ModuleNotFoundError as exc:  # an optional dependency of that tool (torch, tensorrt) is absent
+        from engines.errors import EngineUnavailableError
+
         install = INSTALL.get(str(exc.name).partition(".")[0])
         if install is None:
             raise
@@ -65,5 +72,5 @@ def _subcommand(name: str) -> Callable[[list[str]], int]:
 
 def _subcommand_help() -> str:
     lines = ["", "subcommands (segstream NAME --help for each):"]
-    lines += [f"  {name:<8} {what}" for name, (_, what) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<11} {what}" for name, (_, what) in SUBCOMMANDS.items()]
     return "\n".join(lines) + "\n"

@@ -19,12 +19,48 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import time
+from types import FrameType
 
-from segcore.exits import EXIT_INTERRUPTED
+from segcore.exits import EXIT_INTERRUPTED, StopRequested
 
 CAPTURE_EXIT_WAIT_S = 0.1  # at the end, how long capture threads may take to leave FFmpeg by themselves
+REPEAT_WINDOW_S = 1.0  # a second Ctrl-C sooner than this is the first one delivered again (GNU timeout, uv run)
 FFMPEG_LOG_FATAL = "8"  # AV_LOG_FATAL: FFmpeg says only what ends it
+
+
+class StartupSignals:
+    """Stop signals that arrive while the run starts (imports, config, model load), before the
+    run's own handlers (``segstream/signals.py``) take over.
+
+    They are recorded, not raised where they land (an exception raised inside an import, NumPy's
+    for one, comes out as a misleading ImportError), and ``raise_if_received()`` acts on them at
+    the next safe point: Ctrl-C ends in "interrupted" (130), SIGTERM and SIGHUP in one line and exit
+    0; nothing has been written yet. A second Ctrl-C a second or more later exits at once (130).
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._received_at = 0.0
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if self.received is None:
+            self.received, self._received_at = signum, now
+        elif signum == signal.SIGINT and now - self._received_at >= REPEAT_WINDOW_S:
+            sys.stderr.write("\ninterrupted again: exiting now (nothing was written)\n")
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+
+    def raise_if_received(self) -> None:
+        if self.received == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.received is not None:
+            raise StopRequested("SIGTERM" if self.received == signal.SIGTERM else "SIGHUP")
 
 
 def quiet_native_libraries(debug: bool) -> None:

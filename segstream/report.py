@@ -24,12 +24,46 @@ from segcore.redact import redact_text, redact_uri
 class _Progress:
     def __init__(self, bar: Any) -> None:
         self.bar = bar
+        self.server = _ServerWatch()
 
     def update(self, pipeline: Pipeline) -> None:
         if self.bar is not None:
             done = pipeline.metrics.frames
             if done > self.bar.n:
                 self.bar.update(done - self.bar.n)
+        self.server.update(pipeline)
+
+
+class _ServerWatch:
+    """One stderr line when a served model's server (``triton://``) stops answering, one when it
+    answers again (checked once a second from the summary's ``model.server``)."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self.checked = 0.0
+        self.waiting_since: float | None = None
+
+    def update(self, pipeline: Pipeline) -> None:
+        now = time.monotonic()
+        if now - self.checked < self.every_s:
+            return
+        self.checked = now
+        model = pipeline.stats()["model"]
+        server = model.get("server")
+        if server is None:
+            return
+        from tqdm import tqdm
+
+        stamp = time.strftime("%H:%M:%S")
+        waiting = server["state"] != "answering"
+        if waiting and self.waiting_since is None:
+            self.waiting_since = now
+            tqdm.write(f"[{stamp}] model server {model['path']}: not answering; files wait for it, live sources drop "
+                       "frames meanwhile (counted in dropped)", file=sys.stderr)
+        elif not waiting and self.waiting_since is not None:
+            tqdm.write(f"[{stamp}] model server {model['path']}: answering again after "
+                       f"{now - self.waiting_since:.0f} s (outages so far: {server['outages']})", file=sys.stderr)
+            self.waiting_since = None
 
 
 def print_status(status: Any) -> None:
@@ -71,8 +105,13 @@ def report(pipeline: Pipeline, config: Config) -> dict[str, Any]:
     summary = pipeline.stats()
     summary["config"] = _config_for_report(config)
     written = files_written(pipeline)
+    for sink in pipeline.sinks:  # zone events: how many, and what each publisher delivered
+        if getattr(sink, "name", None) == "zones" and callable(getattr(sink, "stats", None)):
+            summary["events"] = sink.stats()
     summary["outputs"] = written + ([{"kind": "summary", "path": config.output.json}] if config.output.json else [])
     print(format_summary(summary))
+    if "events" in summary:
+        print(_events_line(summary["events"]))
     for item in written:
         print(f"wrote {item['kind']}: {item['path']} ({item['frames']} {COUNTED.get(item['kind'], 'frames')})")
     if config.output.json:
@@ -87,6 +126,23 @@ def report(pipeline: Pipeline, config: Config) -> dict[str, Any]:
     return summary
 
 
+def print_serving(pipeline: Pipeline) -> None:
+    """One line per stream the run serves (``--restream``): where a player opens it."""
+    for sink in pipeline.sinks:
+        urls = getattr(sink, "urls", None)
+        if callable(urls):
+            for source_id, url in urls().items():
+                print(f"serving {source_id}: {url}", flush=True)
+
+
+def _events_line(events: dict[str, Any]) -> str:
+    """"zone events: 3 (mqtt: 3 sent, 0 dropped, 0 failed, 0 undelivered)"."""
+    parts = [f"{name}: {s.get('sent', 0)} sent, {s.get('dropped', 0)} dropped, {s.get('failed', 0)} failed, "
+             f"{s.get('undelivered', 0)} undelivered" + (f" ({s['last_error']})" if s.get("last_error") else "")
+             for name, s in events.items() if isinstance(s, dict)]
+    return f"zone events: {events.get('events', 0)}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
 def files_written(pipeline: Pipeline) -> list[dict[str, Any]]:
     """The files the pipeline's sinks wrote and that exist: ``{"kind", "path", "frames", ...}`` each."""
     written: list[dict[str, Any]] = []
@@ -95,7 +151,6 @@ def files_written(pipeline: Pipeline) -> list[dict[str, Any]]:
         if callable(outputs):
             written += outputs()
     return written
-
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -120,6 +175,7 @@ def format_summary(s: dict[str, Any]) -> str:
     for name, q in s.get("queues", {}).items():
         lines.append(f"  {name:<22}{q['policy']:>12}{q['capacity']:>10}{q['max_depth']:>11}{q['dropped']:>9}")
     lines.append("")
+    failed = s.get("failed_sources") or {}
     for source_id, src in sources.items():
         extra = "".join(
             f", {key} {src[key]}" for key in ("disconnects", "reconnects", "corrupt_frames") if src.get(key)
@@ -129,6 +185,8 @@ def format_summary(s: dict[str, Any]) -> str:
             f"  source {source_id} ({redact_uri(str(src.get('uri', '')))}): {src.get('frames', 0)} frames, "
             f"{src.get('fps', 0):.1f} fps, dropped {src.get('dropped', 0)}, {src.get('state')}{extra}{miou}"
         )
+        if source_id in failed:
+            lines.append(f"    gave up: {failed[source_id]}")
     if s.get("miou") is not None:
         lines.append(f"  streamed mIoU {s['miou']:.4f} over {s.get('labelled_frames', 0)} labelled frames")
     if s.get("error"):

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from segcore.exits import fail
-from segstream.process import end_process, quiet_native_libraries, show_library_warnings
+from segstream.process import StartupSignals, end_process, quiet_native_libraries, show_library_warnings
 
 if TYPE_CHECKING:
     from pipeline import Pipeline
@@ -33,9 +33,13 @@ if TYPE_CHECKING:
     from segstream.signals import SignalStop
     from serve import Server
 
+
 def main(argv: Sequence[str] | None = None) -> int:
-    try:  # the slow imports (the pipeline, OpenCV, ONNX Runtime): a Ctrl-C meanwhile ends in one line too
+    startup = StartupSignals()  # a stop signal during the slow imports and the model load is acted on after them
+    try:
         from segstream.arguments import parse_args
+
+        startup.raise_if_received()
     except KeyboardInterrupt as exc:
         return fail(exc)
     args = parse_args(list(argv) if argv is not None else None)
@@ -43,13 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         quiet_native_libraries(debug)
         show_library_warnings(debug)
-        code = _run(args)
+        code = _run(args, startup)
     except BaseException as exc:  # noqa: BLE001 - every error becomes one line and an exit code
         code = fail(exc, debug=debug)
     return end_process(code)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, startup: StartupSignals) -> int:
     from pipeline import Pipeline
     from segstream.arguments import config_from_args
     from segstream.report import print_status
@@ -61,15 +65,19 @@ def _run(args: argparse.Namespace) -> int:
             stack.callback(server.close)  # streams end, the HTTP thread is joined: also after an error
         sinks = [server.sink] if server is not None else []
         pipeline = Pipeline.from_config(config, sinks=sinks, on_status=print_status)  # model, contracts, sources, outputs checked
-        return _loop(pipeline, config, server)
+        if pipeline.meta.notice:  # what was assumed about a model that did not say (engines.describe)
+            sys.stderr.write(f"note: {pipeline.meta.notice}\n")
+        startup.raise_if_received()
+        return _loop(pipeline, config, server, startup)
 
 
-def _loop(pipeline: Pipeline, config: Config, server: Server | None) -> int:
-    from segstream.report import progress_bar, report
+def _loop(pipeline: Pipeline, config: Config, server: Server | None, startup: StartupSignals) -> int:
+    from segstream.report import print_serving, progress_bar, report
     from segstream.signals import SignalStop
 
-    with SignalStop(pipeline) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
+    with SignalStop(pipeline, startup.received) as signals:  # Ctrl-C / SIGTERM / SIGHUP: stop, drain or drop, finalise
         start(pipeline, signals)  # opens sources, loads the engine, opens the sinks, starts reading
+        print_serving(pipeline)  # --restream: the URL of each stream
         if server is not None:
             try:
                 server.start(pipeline)

@@ -30,8 +30,8 @@ from typing import Any, TextIO
 from pipeline.lifecycle import PipelineState
 from pipeline.pipeline import Pipeline
 from segcore.exits import EXIT_INTERRUPTED, EXIT_OK
+from segstream.process import REPEAT_WINDOW_S
 
-REPEAT_WINDOW_S = 1.0  # a second Ctrl-C sooner than this is the first one delivered again
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
@@ -46,10 +46,11 @@ class SignalStop:
     arriving after a quick stop, cannot kill it with its default action.
     """
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, received: int | None = None) -> None:
+        """``received``: a stop signal that came while the run was starting, not yet acted on."""
         self.pipeline = pipeline
-        self.received: int | None = None
-        self._received_at = 0.0
+        self.received: int | None = received
+        self._received_at = time.monotonic()
         self._forwarded = False
         self._previous: dict[int, Any] = {}
 

@@ -74,11 +74,22 @@ def resume_from(run: Run, path: str | Path, say: Callable[[str], None]) -> Progr
     state = read_checkpoint(path)
     if state.get("architecture") != run.architecture:
         raise ModelError(f"--resume {path} was trained as {state.get('architecture')}, the config builds {run.architecture}")
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.scheduler.load_state_dict(state["scheduler"])
+    saved_optimizer = ((state.get("train_config") or {}).get("optim") or {}).get("name")
+    if saved_optimizer is not None and saved_optimizer != run.cfg.optim.name:  # torch would load it silently
+        raise ModelError(f"--resume {path} was trained with optim.name={saved_optimizer}, the config has "
+                         f"optim.name={run.cfg.optim.name}; set optim.name: {saved_optimizer} to resume it")
+    parts = [("model", run.model), ("optimizer", run.optimizer), ("scheduler", run.scheduler)]
     if state.get("scaler"):
-        run.scaler.load_state_dict(state["scaler"])
+        parts.append(("scaler", run.scaler))
+    for name, part in parts:
+        try:
+            part.load_state_dict(state[name])
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:  # saved by another config
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(
+                f"--resume {path}: its {name} state does not fit this config ({first}); resume with the "
+                "config it was trained with (the checkpoint keeps it as train_config), or train without --resume"
+            ) from None
     progress = Progress(int(state["step"]), state.get("best_miou"), state.get("val_miou"))
     rng = state.get("rng") or {}
     if "torch" in rng:

@@ -19,12 +19,14 @@ it scores IoU 0 there. Bad arguments, specs or paths exit 2 with one line.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from engines.transforms import RESIZE_MODES
+from engines.zoo import cached_model, default_cache_dir, is_named_model
 from segcore.exits import CommandParser, int_range, run_command
 from segcore.files import check_folder, check_output_file, write_json
 from segcore.sizes import hw_argument
@@ -35,7 +37,7 @@ __all__ = ["evaluate", "main"]
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = CommandParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="model file: .onnx (+ sidecar), .engine, or a training .pt")
+    parser.add_argument("--model", required=True, help="model file: .onnx (+ sidecar), .engine, a training .pt, or torchvision:NAME fetched by `segstream fetch`")
     parser.add_argument("--data", required=True, help="synthetic://..., cityscapes:ROOT[:split], voc:ROOT[:split], folder:ROOT")
     parser.add_argument("--json", required=True, help="where to write the metrics JSON")
     parser.add_argument("--num", type=int_range(1), default=None, help="evaluate N samples spread over the dataset (default: all)")
@@ -64,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if is_named_model(args.model):  # torchvision:NAME, fetched by `segstream fetch`, from the cache the environment names
+        args.model = str(cached_model(default_cache_dir(os.environ), args.model))
     check_outputs(args)
     report, outcome, loaded, dataset = evaluate(
         args.model, args.data, num=args.num, batch_size=args.batch, device=args.device, threads=args.threads,

@@ -17,7 +17,7 @@ import numpy as np
 
 from engines.devices import parse_device
 from engines.engine import warmup_batch
-from engines.errors import EngineUnavailableError, ModelError
+from engines.errors import EngineError, EngineUnavailableError, ModelError
 from engines.metadata import ModelMeta
 from engines.registry import OrtOptimization, check_options, resolve_device
 
@@ -57,14 +57,20 @@ class OnnxRuntimeEngine:
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=self.providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"ONNX Runtime cannot load {self.path}: {first}") from None
+            raise ModelError(f"ONNX Runtime cannot load {self.path}: {_one_line(exc)}") from None
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1:
             raise ModelError(f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
         self._input_name = inputs[0].name
-        self._output_name = outputs[0].name
+        names = [o.name for o in outputs]
+        if meta.output.name in names:
+            self._output_name = meta.output.name
+        elif len(names) == 1:  # an older sidecar that names the single output otherwise
+            self._output_name = names[0]
+        else:
+            raise ModelError(f"{self.path}: the sidecar's output.name is {meta.output.name!r} but the graph's outputs "
+                             f"are {', '.join(names)}; set output.name (or model.output) to one of them")
         batch_dim = inputs[0].shape[0]
         self.max_batch = 64 if not isinstance(batch_dim, int) else int(batch_dim)
         self._dtype = _NUMPY_TYPES[meta.input.dtype]
@@ -99,7 +105,10 @@ class OnnxRuntimeEngine:
     def infer(self, batch: np.ndarray) -> np.ndarray:
         if batch.dtype != self._dtype:
             batch = batch.astype(self._dtype)
-        result: np.ndarray = self._session.run([self._output_name], {self._input_name: batch})[0]
+        try:
+            result: np.ndarray = self._session.run([self._output_name], {self._input_name: batch})[0]
+        except Exception as exc:  # ORT's own error types; its message spans lines: keep all of it
+            raise EngineError(f"ONNX Runtime failed to run {self.path.name}: {_one_line(exc)}") from None
         return result
 
     def warmup(self, iterations: int = 3) -> None:
@@ -109,3 +118,8 @@ class OnnxRuntimeEngine:
 
     def close(self) -> None:
         self._session = None  # type: ignore[assignment]
+
+
+def _one_line(exc: BaseException) -> str:
+    """ONNX Runtime's whole message on one line (its first line alone rarely says what is wrong)."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -104,7 +104,9 @@ class _Graph:
                 module(self.input)
         torch.cuda.current_stream(example.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # thread_local: only this thread is held to capture rules, so a device-path pipeline's other
+        # threads (uploads, downloads, syncs on the default stream) neither break nor fail the capture
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             self.output: torch.Tensor = module(self.input)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

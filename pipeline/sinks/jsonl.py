@@ -13,6 +13,12 @@ Each record reaches the OS as one complete line when written, so the file holds 
 up to the last frame even after a crash. A write that fails (a full disk, a file size limit) is
 cut back to the last whole line, so the file still holds only valid lines, and the sink fails
 saying how many it holds. A file that ends up with no line is removed (nothing is claimed for it).
+
+With zones (``events``: the zone sink's ``EventHub``), each zone event is a line of its own, written
+when it happens: ``{"event": {"type": "start", "id": ..., "source": ..., "zone": ..., "class": ...,
+"fraction": ..., "pts": ..., "index": ..., "wall_time": ..., "duration_s": ...}}`` (the object
+``pipeline.events.event`` describes; its ``index`` is the frame's). Frame lines never have an
+``event`` key. The file is closed only after the last event (at most ``EVENTS_WAIT_S`` later).
 """
 
 from __future__ import annotations
@@ -24,16 +30,19 @@ import math
 import os
 import stat
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.events.event import ZoneEvent
+from pipeline.events.hub import EventHub
 from pipeline.frame import SegResult
 from pipeline.sinks.failures import write_failure
 from pipeline.sinks.naming import check_not_input, prepare_parent, remove_empty_folders
 from pipeline.sources.base import SourceInfo
 from segcore.errors import OutputError
 
+EVENTS_WAIT_S = 30.0  # at close: the longest wait for the zone sink's last event
 
 def _number(value: float | None, digits: int) -> float | None:
     """``value`` rounded, or None where JSON has no number for it (None, NaN, infinity)."""
@@ -45,8 +54,14 @@ def _number(value: float | None, digits: int) -> float | None:
 class JsonlSink:
     name = "jsonl"
 
-    def __init__(self, path: str | Path, *, class_names: Sequence[str], inputs: Iterable[str] = ()) -> None:
+    def __init__(
+        self, path: str | Path, *, class_names: Sequence[str], inputs: Iterable[str] = (), events: EventHub | None = None
+    ) -> None:
         self.path = Path(path)
+        self.events = events
+        self._unsubscribe: Callable[[], None] | None = None
+        self._event_lines = 0
+        self._failure: OutputError | None = None
         self.class_names = list(class_names)
         check_not_input(self.path, inputs, "jsonl output")
         self._file: IO[bytes] | None = None
@@ -63,6 +78,8 @@ class JsonlSink:
         except OSError as exc:
             raise OutputError(f"cannot write jsonl output {self.path}: {exc.strerror}") from None
         self._regular = stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+        if self.events is not None and self._unsubscribe is None:
+            self._unsubscribe = self.events.subscribe(self.write_event)
 
     def record(self, result: SegResult) -> dict[str, Any]:
         frame = result.frame
@@ -82,9 +99,18 @@ class JsonlSink:
         }
 
     def write(self, result: SegResult) -> None:
-        line = (json.dumps(self.record(result), allow_nan=False) + "\n").encode()
+        self._write_line(self.record(result))
+
+    def write_event(self, event: ZoneEvent) -> None:
+        """A zone event as a line of its own (an ``EventHub`` listener: any thread)."""
+        self._write_line({"event": event.to_dict()}, event=True)
+
+    def _write_line(self, record: dict[str, Any], event: bool = False) -> None:
+        line = (json.dumps(record, allow_nan=False) + "\n").encode()
         with self._lock:
             if self._file is None:
+                if self._failure is not None:  # an event line failed: the frame lines fail too, never vanish
+                    raise self._failure
                 return
             try:
                 view = memoryview(line)
@@ -99,11 +125,19 @@ class JsonlSink:
                         self._file.truncate(self._size)  # drop the partial line
                 self._end()
                 held = f"it holds the first {self._written} records" if self._written else "it was removed"
-                raise OutputError(f"cannot write jsonl output {self.path}: {write_failure(exc)}; {held}") from exc
+                self._failure = OutputError(f"cannot write jsonl output {self.path}: {write_failure(exc)}; {held}")
+                raise self._failure from exc
             self._size += len(line)
-            self._written += 1
+            if event:
+                self._event_lines += 1
+            else:
+                self._written += 1
 
     def close(self) -> None:
+        if self._unsubscribe is not None and self.events is not None:
+            self.events.wait_closed(EVENTS_WAIT_S)  # the zone sink ends the events under way as it closes
+            self._unsubscribe()
+            self._unsubscribe = None
         with self._lock:
             self._end()
 
@@ -114,7 +148,7 @@ class JsonlSink:
         with contextlib.suppress(OSError):
             self._file.close()
         self._file = None
-        if not self._written and self._regular:
+        if not (self._written or self._event_lines) and self._regular:
             with contextlib.suppress(OSError):
                 self.path.unlink()
             remove_empty_folders(self._created)
@@ -123,7 +157,7 @@ class JsonlSink:
         """The file written, if it exists, with the records it holds."""
         if not self._written:
             return []
-        return [{"kind": "jsonl", "path": str(self.path), "frames": self._written}]
+        return [{"kind": "jsonl", "path": str(self.path), "frames": self._written, "events": self._event_lines}]
 
     def stats(self) -> dict[str, int]:
-        return {"frames": self._written}
+        return {"frames": self._written, "events": self._event_lines}

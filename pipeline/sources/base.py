@@ -20,6 +20,7 @@ class SourceInfo:
     is_live: bool
     codec: str | None = None
     fps_exact: tuple[int, int] | None = None  # (num, den) when the container states it
+    label_names: tuple[str, ...] | None = None  # the class names of its labels, when it has labels
 
 
 @runtime_checkable

@@ -49,6 +49,7 @@ class SyntheticSource:
         self._closed = threading.Event()
 
     def open(self) -> SourceInfo:
+        from segcore.labels import CITYSCAPES
         from streetsim import StreetScene, SyntheticSpec
 
         spec = SyntheticSpec.from_uri(self.uri)  # SourceError naming the bad parameter
@@ -63,6 +64,7 @@ class SyntheticSource:
             frame_count=None if self.loop else self._length,
             is_live=False,
             codec="synthetic",
+            label_names=CITYSCAPES.class_names,
         )
         return self._info
 

@@ -16,12 +16,15 @@ import numpy as np
 from engines.devices import parse_device
 from engines.engine import Engine
 from engines.errors import ModelError
+from engines.metadata import ModelMeta
 from engines.registry import backend_for, check_options, open_engine
+from engines.triton.address import is_model_uri
 from pipeline.stage import Packet
 
 
 class InferStage:
     name = "infer"
+    on_device = False  # engine input and output are host arrays (DeviceInferStage: device tensors)
 
     def __init__(
         self,
@@ -33,8 +36,9 @@ class InferStage:
         options: dict[str, Any] | None = None,
         batch_size: int = 1,
         warmup: int = 2,
+        meta: ModelMeta | None = None,
     ) -> None:
-        self.model_path = Path(model_path)
+        self.model_path = model_path if is_model_uri(model_path) else Path(model_path)  # triton://: a str
         self.backend = backend
         self.device = device
         self.threads = threads or None
@@ -46,6 +50,7 @@ class InferStage:
             check_options(backend_for(self.model_path, backend), self.options)
         self.batch_size = max(1, int(batch_size))
         self.warmup = warmup
+        self.meta = meta  # None: the engine reads the model's own description
         self.engine: Engine | None = None
         self.max_batch = 1
         self.engine_backend: str | None = None  # what actually ran ("auto" resolved); kept after stop()
@@ -53,7 +58,8 @@ class InferStage:
 
     def start(self) -> None:
         self.engine = open_engine(
-            self.model_path, backend=self.backend, device=self.device, threads=self.threads, **self.options
+            self.model_path, backend=self.backend, device=self.device, threads=self.threads, meta=self.meta,
+            **self.options,
         )
         self.max_batch = max(1, min(self.batch_size, int(self.engine.max_batch)))
         self.engine_backend, self.engine_device = self.engine.backend, self.engine.device
@@ -77,6 +83,12 @@ class InferStage:
             packet.output = result
             packet.tensor = None  # the input is not needed any more; free it early
         return packets
+
+    def interrupt(self) -> None:
+        """End a wait inside the engine now (a model server that does not answer), from another thread."""
+        engine = self.engine
+        if engine is not None and hasattr(engine, "interrupt"):
+            engine.interrupt()
 
     def stop(self) -> None:
         if self.engine is not None:

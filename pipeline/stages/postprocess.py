@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engines.decode import check_class_range, class_ids, scores_of
 from engines.metadata import OutputSpec
 from engines.transforms import (
     Geometry,
@@ -21,7 +22,6 @@ from engines.transforms import (
     resize_mask,
     restore_class_map,
     restore_logits,
-    to_class_maps,
 )
 from pipeline.config import check_allowed
 from pipeline.config_schema import Smoothing, Upsample
@@ -31,11 +31,17 @@ from segcore.accuracy import confusion_matrix
 from segcore.errors import ConfigError
 
 
-def restore(output: np.ndarray, spec: OutputSpec, geometry: Geometry, upsample: str = "nearest") -> np.ndarray:
-    """One frame's engine output (K×h×w logits or h×w class map) → H×W uint8 class map."""
-    if spec.kind == "logits" and upsample == "bilinear":
-        return restore_logits(output, geometry)
-    return restore_class_map(to_class_maps(output[None], spec)[0], geometry)
+def restore(
+    output: np.ndarray, spec: OutputSpec, geometry: Geometry, upsample: str = "nearest", num_classes: int = 256
+) -> np.ndarray:
+    """One frame's engine output (scores or class ids in ``spec``'s convention, at any output
+    resolution) → H×W uint8 class map; class ids of ``num_classes`` or more are refused."""
+    if spec.scores and upsample == "bilinear":
+        return restore_logits(scores_of(output, spec), geometry)
+    small = class_ids(output, spec)
+    if spec.kind == "classmap":
+        check_class_range(small, num_classes, spec.name)
+    return restore_class_map(small, geometry)
 
 
 @dataclass
@@ -64,7 +70,7 @@ class PostprocessStage:
             check_allowed("postprocess.ema_alpha", ema_alpha)
         if smoothing == "majority":
             check_allowed("postprocess.majority_window", majority_window)
-        if spec.kind != "logits" and (upsample == "bilinear" or smoothing == "ema"):
+        if not spec.scores and (upsample == "bilinear" or smoothing == "ema"):
             raise ConfigError("bilinear upsampling and EMA smoothing need a model that returns logits")
         self.spec = spec
         self.num_classes = num_classes
@@ -92,13 +98,19 @@ class PostprocessStage:
     def class_map(self, output: np.ndarray, geometry: Geometry, source_id: str) -> np.ndarray:
         """The smoothed class map at frame size for one frame of ``source_id``."""
         if self.smoothing == "none":
-            return restore(output, self.spec, geometry, self.upsample)
+            return restore(output, self.spec, geometry, self.upsample, self.num_classes)
         state = self._state(source_id, geometry)
-        scores = state.ema.update(output) if state.ema is not None else output
+        if state.ema is None and self.upsample != "bilinear":
+            small = class_ids(output, self.spec)
+            if self.spec.kind == "classmap":
+                check_class_range(small, self.num_classes, self.spec.name)
+            return restore_class_map(state.vote.update(small) if state.vote is not None else small, geometry)
+        raw = scores_of(output, self.spec)
+        scores = state.ema.update(raw) if state.ema is not None else raw
         if self.upsample == "bilinear":
             class_map = restore_logits(scores, geometry)
             return state.vote.update(class_map) if state.vote is not None else class_map
-        small = to_class_maps(scores[None], self.spec if state.ema is None else OutputSpec(kind="logits"))[0]
+        small = np.argmax(scores, axis=0).astype(np.uint8)
         if state.vote is not None:
             small = state.vote.update(small)
         return restore_class_map(small, geometry)

@@ -146,6 +146,8 @@ def test_some_sources_failed_the_others_finished(tiny_model: Path, tmp_path: Pat
     assert [s["state"] for i, s in summary["sources"].items() if i != failed_id] == ["finished"]
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 1 and "1 of 2 sources failed" in warnings[0] and str(port) in warnings[0]
+    gave_up = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("gave up: ")]
+    assert gave_up == [f"gave up: {summary['failed_sources'][failed_id]}"], result.stdout  # the table says why
 
 
 def test_a_camera_lost_for_good_is_a_runtime_failure(camera: RtspServer, tiny_model: Path, tmp_path: Path) -> None:

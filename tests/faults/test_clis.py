@@ -56,7 +56,7 @@ EVERY_COMMAND = [
     ["-m", "engines.models.export"], ["-m", "engines.models"], ["-m", "engines.build"], ["-m", "training.train"],
     ["-m", "training.evaluate"], ["-m", "training.colour_baseline"], ["-m", "bench"], ["-m", "bench.soak"],
     ["-m", "tools.int8_probe"], ["-m", "tools.model_card_numbers"], ["-m", "tools.torchvision_fixture"],
-    ["-m", "segstream", "export"], ["-m", "streetsim"], ["-m", "bench.demo_speed"],
+    ["-m", "segstream", "export"], ["-m", "streetsim"], ["-m", "bench.demo_speed"], ["-m", "engines.fetch"],
 ]  # run_stream.py has said usage errors in one line all along (tests/segstream/test_run.py)
 
 

@@ -228,3 +228,28 @@ def test_a_live_stop_leaves_every_output_with_the_same_frames(tiny_model: Path) 
     pipe.stop()
     assert pipe.join(timeout=10)
     assert fast == slow and pipe.stats()["frames"] == len(fast)
+
+
+@pytest.mark.parametrize(("sig", "expected", "line"), [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 0, "SIGTERM: stopped while starting (nothing was written)"),
+    (signal.SIGHUP, 0, "SIGHUP: stopped while starting (nothing was written)"),
+])
+def test_a_signal_while_starting_ends_in_one_line(
+    tiny_model: Path, tmp_path: Path, sig: int, expected: int, line: str
+) -> None:
+    """A signal during the imports and the config read (here: a config file that is a FIFO, so the
+    run is known to be there) ends the run once it can, in one line, with nothing written; before,
+    SIGTERM killed it with its default action and Ctrl-C inside an import was a traceback."""
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    process = subprocess.Popen([*run_args(tiny_model, tmp_path), "--config", str(fifo)], env=ENV, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with fifo.open("w") as writer:  # returns once the run opened the config: it is starting
+        process.send_signal(sig)
+        time.sleep(0.2)
+        writer.write("render: {alpha: 0.5}\n")
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == expected, stderr
+    assert stderr.strip().splitlines() == [line], stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"], stdout

@@ -164,7 +164,7 @@ def test_from_dict_round_trip() -> None:
 
 
 def _value_keys() -> list[str]:
-    sections = {k for k in valid_keys() if "." not in k} | {"source.reconnect"}
+    sections = {k for k in valid_keys() if "." not in k} | {"source.reconnect", "model.input"}
     return [k for k in valid_keys() if k not in sections]
 
 
@@ -174,7 +174,8 @@ CHOICE_KEYS = [k for k in _value_keys() if allowed_values(*SCHEMA.field(k)) is n
 def test_the_schema_owns_every_choice_list() -> None:
     assert set(CHOICE_KEYS) == {
         "model.backend", "source.mode", "source.decoder", "source.rtsp_transport", "preprocess.resize",
-        "postprocess.upsample", "postprocess.smoothing", "render.visualize", "output.codec", "output.video_preset",
+        "postprocess.upsample", "postprocess.smoothing", "render.visualize", "render.device_path", "output.codec",
+        "output.video_preset", "model.input.scale", "model.input.color",
     }
     assert allowed_values(*SCHEMA.field("model.backend")) == ("auto", *BACKENDS)  # the registry's names
 
@@ -184,8 +185,12 @@ def test_every_choice_is_checked_with_the_allowed_values(key: str) -> None:
     allowed = allowed_values(*SCHEMA.field(key))
     assert allowed
     for value in allowed:
-        assert getattr(getattr(load_config(None, [f"{key}={value}"]), key.split(".")[0]), key.split(".")[1]) == value
-    with pytest.raises(ConfigError, match=rf"^--set {key}=bogus: {key} is 'bogus'; allowed values: {', '.join(allowed)}$"):
+        loaded: object = load_config(None, [f"{key}={value}"])
+        for part in key.split("."):
+            loaded = getattr(loaded, part)
+        assert loaded == value
+    shown = ", ".join(str(a) for a in allowed)
+    with pytest.raises(ConfigError, match=rf"^--set {key}=bogus: {key} is 'bogus'; allowed values: {shown}$"):
         load_config(None, [f"{key}=bogus"])
 
 
@@ -275,15 +280,17 @@ def test_valid_model_options_load_and_unknown_suffixes_are_left_to_the_model_che
 
 def test_default_yaml_comments_list_every_choice_and_every_backend_option() -> None:
     comments = {}
-    section = ""
+    parents: list[tuple[int, str]] = []  # (indent, name) of the sections the line is inside
     for line in (CONFIGS / "default.yaml").read_text().splitlines():
         match = re.match(r"^(\s*)([a-z_]+):[^#]*#(.*)$", line)
         if match:
-            section = match.group(2) if not match.group(1) else section
-            comments[f"{section}.{match.group(2)}" if match.group(1) else match.group(2)] = match.group(3)
+            indent = len(match.group(1))
+            parents = [(i, n) for i, n in parents if i < indent]
+            comments[".".join([*(n for _, n in parents), match.group(2)])] = match.group(3)
+            parents.append((indent, match.group(2)))
     for key in CHOICE_KEYS:
         for value in allowed_values(*SCHEMA.field(key)) or ():
-            assert re.search(rf"\b{re.escape(value)}\b", comments[key]), f"default.yaml: {key} does not name {value}"
+            assert re.search(rf"\b{re.escape(str(value))}\b", comments[key]), f"default.yaml: {key} does not name {value}"
     for name, backend in BACKENDS.items():
         assert re.search(rf"{name}: {', '.join(backend.options)}\b", comments["model.options"]), name
 

@@ -347,15 +347,29 @@ def test_a_failing_source_is_reported(tiny_model: Path) -> None:
 
 
 def test_a_model_that_cannot_load_fails_start_with_the_user_error(tmp_path: Path, tiny_model: Path) -> None:
+    import onnx
+
     broken = tmp_path / "broken.onnx"
-    broken.write_text("this is not a model")
+    graph = onnx.load(str(tiny_model))
+    graph.graph.node[-1].op_type = "NoSuchOperator"  # a readable graph that ONNX Runtime cannot load
+    onnx.save(graph, str(broken))
     shutil.copy(tiny_model.with_suffix(".yaml"), broken.with_suffix(".yaml"))
     source, sink = ListSource(count=5), RecordingSink()
     pipe = Pipeline(source, sink, model=broken)
-    with pytest.raises(ModelError, match="ONNX Runtime cannot load"):
+    with pytest.raises(ModelError, match="ONNX Runtime cannot load .*NoSuchOperator"):
         pipe.start()
     assert source.index == 0  # nothing was read
     assert source.close_calls >= 1 and pipe.state == "failed"
+
+
+def test_a_file_that_is_not_a_model_is_refused_before_the_pipeline_is_built(tmp_path: Path, tiny_model: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_text("this is not a model")
+    shutil.copy(tiny_model.with_suffix(".yaml"), broken.with_suffix(".yaml"))
+    source = ListSource(count=5)
+    with pytest.raises(ModelError, match="is not a readable ONNX model"):
+        Pipeline(source, RecordingSink(), model=broken)
+    assert source.index == 0
 
 
 def test_the_summary_names_the_engine_that_ran_not_the_request(tiny_model: Path) -> None:
@@ -562,6 +576,36 @@ def test_push_source_live_never_blocks_the_host(tiny_model: Path, engine_hook: C
     assert pipe.stats()["sources"]["cam"]["dropped_at_push"] + pipe.stats()["dropped"] > 0
 
 
+def _distinct_images(model: Path, count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``count`` random images and their class maps (by ``Segmenter``), no two maps alike."""
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(count)]
+    with Segmenter.from_model(model) as seg:
+        maps = [seg.segment(image).class_map for image in images]
+    assert all(not np.array_equal(a, b) for i, a in enumerate(maps) for b in maps[i + 1 :])
+    return images, maps
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_push_source_copies_so_a_host_may_reuse_its_buffer(tiny_model: Path, copy: bool) -> None:
+    """A host that writes every frame into one buffer gets each frame's own result (by pts) when
+    push copies (the default); with copy=False the queued frames alias the buffer, as documented."""
+    images, expected = _distinct_images(tiny_model, 5)
+    later = images.pop()
+    source = PushSource("cam", live=False, capacity=len(images))
+    buffer = np.empty_like(images[0])
+    for i, image in enumerate(images):  # all queued before the pipeline reads any
+        buffer[...] = image
+        assert source.push(buffer, pts=float(i), copy=copy) == i
+    buffer[...] = later  # the host moves on to its next frame
+    source.end()
+    got: list[SegResult] = []
+    Pipeline(source, CallbackSink(got.append), model=tiny_model).run()
+    assert [r.frame.pts for r in got] == [0.0, 1.0, 2.0, 3.0]
+    right = [np.array_equal(r.class_map, expected[int(r.frame.pts)]) for r in got]
+    assert right == ([True] * 4 if copy else [False] * 4)
+
+
 def test_push_source_refuses_bad_images() -> None:
     from segcore.errors import SourceError
 
@@ -594,6 +638,22 @@ def test_synthetic_source_carries_labels_into_the_metrics(tiny_model: Path) -> N
     summary = Pipeline(source, model=tiny_model).run()
     assert summary["frames"] == 4 and summary["labelled_frames"] == 4
     assert 0.0 <= summary["miou"] <= 1.0
+
+
+def test_labels_of_other_classes_than_the_models_are_not_scored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The street's labels are Cityscapes ids; a 21-class model's ids mean other things: no mIoU
+    (it was a meaningless 0.0001), a warning that says why, and the class fractions still there."""
+    from pipeline.sources.synthetic import SyntheticSource
+    from tests.tiny_models import make_tiny_model
+
+    other = make_tiny_model(tmp_path, name="other_classes", num_classes=21)
+    source = SyntheticSource("synthetic://street?seed=1&frames=3&size=320x180", source_id="street")
+    summary = Pipeline(source, model=other).run()
+    assert summary["frames"] == 3 and "miou" not in summary and summary["sources"]["street"].get("miou") is None
+    assert any("its labels are 19 classes (road" in r.getMessage() and "the model's 21" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING"), caplog.text
 
 
 def test_a_change_of_resolution_mid_stream_is_followed(tiny_model: Path) -> None:

@@ -29,6 +29,20 @@ def test_segment_returns_class_map_at_frame_size(tiny_model: Path) -> None:
     assert result.mask("sky").dtype == bool
 
 
+
+def test_an_unknown_class_name_is_a_key_error_listing_the_names(tiny_model: Path) -> None:
+    with Segmenter.from_model(tiny_model) as seg:
+        result = seg.segment(IMAGES[0])
+    for lookup in (result.fraction, result.mask, result.class_id):
+        with pytest.raises(KeyError) as caught:
+            lookup("pedestrian")
+        message = caught.value.args[0]
+        assert "no class 'pedestrian'" in message and "did you mean" not in message
+        assert message.endswith("its 19 classes are: " + ", ".join(result.class_names))
+    with pytest.raises(KeyError, match="did you mean 'person'"):
+        result.fraction("persons")
+    assert result.class_id("sky") == 10 and result.mask("sky").sum() == (result.class_map == 10).sum()
+
 @pytest.mark.parametrize("resize", ["stretch", "letterbox"])
 def test_batch_equals_one_by_one(tiny_logits_model: Path, resize: str) -> None:
     with Segmenter.from_model(tiny_logits_model, resize=resize) as seg:

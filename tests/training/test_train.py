@@ -89,6 +89,22 @@ def test_resume_refuses_another_architecture(cityscapes_root: Path, tmp_path: Pa
         train(other, resume=first.last_checkpoint, progress=False)
 
 
+def test_resume_refuses_a_checkpoint_of_another_optimizer(cityscapes_root: Path, tmp_path: Path) -> None:
+    """Same architecture, another optimiser: one line naming the part that does not fit (it was a
+    "bug in segstream" line from inside torch)."""
+    quick = ("schedule.steps=6", "schedule.warmup_steps=1")
+    first = train(tiny_config(cityscapes_root, tmp_path / "a", *quick), progress=False)
+    other = tiny_config(cityscapes_root, tmp_path / "b", *quick, "optim.name=sgd")
+    with pytest.raises(ModelError, match=r"trained with optim.name=adamw, the config has optim.name=sgd"):
+        train(other, resume=first.last_checkpoint, progress=False)
+    state = torch.load(first.last_checkpoint, map_location="cpu", weights_only=True)
+    state["optimizer"]["param_groups"] = []  # written by a config with other parameter groups
+    torch.save(state, tmp_path / "other-groups.pt")
+    same = tiny_config(cityscapes_root, tmp_path / "c", *quick)
+    with pytest.raises(ModelError, match=r"its optimizer state does not fit this config \(.+\); .*train_config"):
+        train(same, resume=tmp_path / "other-groups.pt", progress=False)
+
+
 def test_batches_are_a_function_of_seed_and_step(cityscapes_root: Path) -> None:
     from training.data.datasets import open_dataset
 
