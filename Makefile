@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[train,events,triton,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[train,serve,events,triton,dev]"
 	# Type stubs for the TensorRT API (10.13); --no-deps because they depend on the tensorrt
 	# wheel, whose libraries cannot be fetched here. Used only by the mypy check in the tests.
 	$(BIN)/python -m pip install --quiet --no-deps "tensorrt-stubs==10.13.0.35.1"
@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/python run_stream.py
 
 test: $(STAMP)
-	$(BIN)/python -m ruff check segstream pipeline engines training streetsim segcore bench tests tools run_stream.py
+	$(BIN)/python -m ruff check segstream pipeline engines training streetsim segcore serve bench tests tools run_stream.py
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
