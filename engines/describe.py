@@ -89,8 +89,10 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 
 def _apply(data: dict[str, Any], settings: ModelSettings) -> dict[str, Any]:
     """``data`` (a sidecar mapping) with the user's settings laid over it."""
-    inp = dict(data.get("input") or {}) if isinstance(data.get("input", {}), Mapping) else data.get("input")
-    out = dict(data.get("output") or {}) if isinstance(data.get("output", {}), Mapping) else data.get("output")
+    if not isinstance(data.get("input") or {}, Mapping) or not isinstance(data.get("output") or {}, Mapping):
+        return data  # a malformed section: left for the sidecar's own checks to name
+    inp: dict[str, Any] = dict(data.get("input") or {})
+    out: dict[str, Any] = dict(data.get("output") or {})
     for key, value in (("mean", settings.mean), ("std", settings.std), ("scale", settings.scale),
                        ("color", settings.color), ("normalized_in_graph", settings.normalized_in_graph)):
         if value is not None:

@@ -149,10 +149,10 @@ def parts_from_config(
         )
         if zones is not None:  # first: a JSONL sink closing after it waits for its last event
             outputs = [zones, *outputs]
-        if config.restream.url:
+        restream = config.restream
+        if restream.url:
             from pipeline.sinks.restream import RestreamSink
 
-            restream = config.restream
             outputs.append(RestreamSink(restream.url, bitrate_kbps=restream.bitrate_kbps,
                                         keyframe_interval=restream.keyframe_interval, multi_source=len(uris) > 1,
                                         visualize=config.render.visualize))
@@ -229,7 +229,7 @@ def _device_stages(config: Config, model: CheckedModel, hud: Callable[[str], str
     from pipeline.stages import on_device as od
 
     meta, render = model.meta, config.render
-    infers = [
+    infers: list[InferStage] = [
         od.DeviceInferStage(model.path, backend=config.model.backend, device=device, threads=threads,
                             options=dict(config.model.options), batch_size=config.runtime.batch_size)
         for _ in range(workers)

@@ -48,7 +48,7 @@ from segcore.errors import ConfigError
 DEVICE_BACKENDS = ("torch",)  # engines with infer_tensor: device tensor in, device tensor out
 
 
-def device_for(config: Config, model_path: Path) -> str | None:
+def device_for(config: Config, model_path: Path | str) -> str | None:
     """The torch device the device path runs on for ``config``, or None for the host path.
 
     ``ConfigError`` when ``render.device_path: always`` asks for what cannot be done.
@@ -65,7 +65,7 @@ def device_for(config: Config, model_path: Path) -> str | None:
         if backend not in DEVICE_BACKENDS:
             raise ConfigError(
                 f"render.device_path: always needs the torch backend (a .pt model or model.backend: torch); "
-                f"{model_path.name} runs on {backend}; use render.device_path: auto or never"
+                f"{Path(str(model_path)).name} runs on {backend}; use render.device_path: auto or never"
             )
         if smoothing != "none":
             raise ConfigError(
@@ -101,8 +101,8 @@ class DevicePreprocessStage:
 
         image = tg.upload(frame.image, self.device)
         fitted, geometry = tg.fit(image, self.size[0], self.size[1], self.resize)
-        return DevicePacket(frame=frame, geometry=geometry, tensor=tg.to_input(fitted, self.spec),
-                            image_on_device=image)
+        tensor: Any = tg.to_input(fitted, self.spec)  # a device tensor where the host path has an ndarray
+        return DevicePacket(frame=frame, geometry=geometry, tensor=tensor, image_on_device=image)
 
     def stop(self) -> None:
         pass
