@@ -3,7 +3,8 @@
     GET  /                       the page: a tile per source (static/index.html, static/app.js)
     GET  /healthz                200 while the process serves (no token needed)
     GET  /readyz                 200 once the pipeline runs, else 503
-    GET  /v1/streams             sources, states, stats, viewers; the classes; the render mode
+    GET  /v1/streams             sources, states, stats, viewers; the classes; the render mode;
+                                 with zones: the zone events under way and the last ones
     GET  /v1/events              the same, pushed twice a second (server-sent events)
     POST /v1/render              {"visualize": ..., "alpha": ...}: how frames are drawn from now on
     GET  /stream/{source}.mjpg   multipart MJPEG, the newest picture, shared by every viewer
@@ -33,6 +34,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import Pipeline
+from pipeline.sinks.events import event_hub
 from segcore.errors import UserInputError
 from segcore.redact import redact_uri
 from serve.exporter import CONTENT_TYPE, PipelineCollector, exposition, registry_for
@@ -42,6 +44,7 @@ from serve.segment import SegmentService
 STATIC = Path(__file__).resolve().parent / "static"
 BOUNDARY = "frame"
 EVENTS_INTERVAL_S = 0.5
+RECENT_EVENTS = 10  # zone events listed in /v1/streams and on the page
 STATS_MAX_AGE_S = 0.25  # stats() is shared by every request within this long
 
 
@@ -135,6 +138,7 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
     meta = pipeline.meta
     classes = [{"name": n, "color": "#{:02x}{:02x}{:02x}".format(*c)} for n, c in zip(meta.class_names, meta.palette, strict=False)]
     registry = registry_for(PipelineCollector(stats, pipeline.metrics.histograms, hub, meta.class_names))
+    zone_events = event_hub(pipeline.sinks)
 
     def streams() -> dict[str, Any]:
         summary, viewers = stats(), hub.viewers()
@@ -150,8 +154,12 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
                 "reconnects": section.get("reconnects", 0),
             })
         visualize, alpha = pipeline.render_view
-        return {"state": summary.get("state"), "streams": listed, "classes": classes,
-                "render": {"visualize": visualize, "alpha": alpha}}
+        reply = {"state": summary.get("state"), "streams": listed, "classes": classes,
+                 "render": {"visualize": visualize, "alpha": alpha}}
+        if zone_events is not None:  # the run has zones: what is going on in them, and the last events
+            reply["zones"] = {"active": [e.to_dict() for e in zone_events.active()],
+                              "recent": [e.to_dict() for e in zone_events.recent()[-RECENT_EVENTS:]]}
+        return reply
 
     parts = MjpegParts(hub)
 

@@ -27,6 +27,7 @@ function tile(stream) {
 
 function showStats(data) {
   $("pipeline-state").textContent = "pipeline: " + data.state;
+  showZones(data.zones);
   for (const s of data.streams) {
     let box = $("tile-" + s.id);
     if (!box) { box = tile(s); $("tiles").append(box); }
@@ -37,6 +38,19 @@ function showStats(data) {
       `p99 ${ms(s.e2e_latency_ms.p99)}  dropped ${s.dropped}  frames ${s.frames}\n` +
       `last frame ${age}  viewers ${s.viewers}  reconnects ${s.reconnects}`;
   }
+}
+
+function describe(e) {
+  return `${e.source} / ${e.zone} / ${e["class"]}  ${(100 * e.fraction).toFixed(1)} %  ${e.duration_s.toFixed(1)} s`;
+}
+
+function showZones(zones) {
+  if (!zones) return;  // the run has no zones
+  $("zones").hidden = false;
+  $("zones-active").textContent = zones.active.length
+    ? "in zones now: " + zones.active.map(describe).join("   ") : "no zone event under way";
+  $("zones-recent").textContent = zones.recent.slice().reverse()
+    .map((e) => new Date(e.wall_time * 1000).toLocaleTimeString() + "  " + e.type + "  " + describe(e)).join("\n");
 }
 
 function showLegend(classes) {

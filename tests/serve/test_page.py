@@ -1,6 +1,7 @@
 """The live page in a real headless browser (Debian's chromium, driven by Playwright) over a real
 pipeline: it loads with a tile per source, the stream image changes between two screenshots, the
-stats update, the render control reaches the stream, and a source that stops shows the placeholder."""
+stats update, the render control reaches the stream, a source that stops shows the placeholder, and
+zone events are listed."""
 
 from __future__ import annotations
 
@@ -95,5 +96,48 @@ def test_the_page_works_behind_a_token(serve_factory: Callable[..., Any], browse
             page.wait_for_function("() => document.getElementById('error').textContent === '' && "
                                    "document.getElementById('img-street').naturalWidth === 640", timeout=10_000)
             assert served.pipeline.render_view[0] == "side"
+        finally:
+            page.close()
+
+
+def test_zone_events_are_listed_by_the_api_and_shown_on_the_page(
+    serve_factory: Callable[..., Any], browser: Any
+) -> None:
+    """A zone over the whole picture watching every class: whatever the model sees there starts an
+    event, which /v1/streams lists (as the zone sink's hub has it) and the page shows."""
+    from segcore.labels import CITYSCAPES
+
+    zone = ("zones={street: [{name: everywhere, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], "
+            f"classes: [{', '.join(repr(c) for c in CITYSCAPES.class_names)}], enter: 0.01, exit: 0.005, "
+            "min_duration_s: 0}]}")
+    with serve_factory(settings=[zone]) as served:
+        deadline = time.monotonic() + 20
+        zones: dict[str, Any] = {}
+        while time.monotonic() < deadline and not zones.get("active"):
+            zones = served.client.get("/v1/streams").json().get("zones", {})
+            time.sleep(0.2)
+        assert zones.get("active"), zones
+        event = zones["active"][0]
+        assert event["source"] == "street" and event["zone"] == "everywhere" and event["fraction"] >= 0.01
+        assert any(e["type"] == "start" and e["id"] == event["id"] for e in zones["recent"]), zones
+        page = browser.new_page()
+        try:
+            page.goto(served.url)
+            page.wait_for_function(
+                "() => /in zones now: street \\/ everywhere \\//.test(document.getElementById('zones-active').textContent)"
+                " && / start  street \\/ everywhere/.test(document.getElementById('zones-recent').textContent)",
+                timeout=10_000)
+        finally:
+            page.close()
+
+
+def test_a_run_without_zones_lists_none_and_hides_the_panel(serve_factory: Callable[..., Any], browser: Any) -> None:
+    with serve_factory() as served:
+        assert "zones" not in served.client.get("/v1/streams").json()
+        page = browser.new_page()
+        try:
+            page.goto(served.url)
+            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street').textContent)")
+            assert page.locator("#zones").is_hidden()
         finally:
             page.close()
