@@ -87,6 +87,9 @@ def _loop(pipeline: Pipeline, config: Config, server: Server | None, startup: St
                     pipeline.join(timeout=10.0)
                 raise
             sys.stderr.write(f"serving {server.url} (live page; /metrics, /v1/segment, /stream/SOURCE.mjpg)\n")
+            if not server.loopback_only and not server.config.serve.token:
+                sys.stderr.write(f"warning: --serve listens on {server.config.serve.host}, beyond this machine, with no "
+                                 "token: anyone who can reach it sees the streams; set serve.token\n")
         with progress_bar(pipeline) as progress:
             try:
                 while not pipeline.join(timeout=0.25):

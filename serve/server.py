@@ -115,6 +115,12 @@ class Server:
         return int(self.socket.getsockname()[1])
 
     @property
+    def loopback_only(self) -> bool:
+        """Whether only this machine can connect (127.0.0.0/8, ::1, localhost)."""
+        address = self.socket.getsockname()[0]
+        return address == "::1" or address.startswith("127.")
+
+    @property
     def url(self) -> str:
         host = self.config.serve.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -96,3 +96,25 @@ def test_a_bad_serve_address_is_one_line_and_exit_2(value: str) -> None:
     out, err = process.communicate(timeout=60)
     assert process.returncode == 2
     assert err.count("\n") == 1 and err.startswith(f"error: --serve {value}: expected [HOST:]PORT"), err
+
+
+@pytest.mark.timeout(60)
+def test_serving_on_loopback_without_a_token_gives_no_exposure_warning() -> None:
+    """The warning is for addresses beyond this machine with no token (tests bind loopback only, so
+    the exposed case is checked on the predicate below)."""
+    process = segstream("synthetic://street?frames=3&size=160x120", "--serve", "127.0.0.1:0", "--set", "output.video=null")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert err.startswith("serving http://127.0.0.1:") and "warning" not in err, err
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True)])
+def test_loopback_only_is_read_from_the_bound_socket(host: str, loopback: bool) -> None:
+    from pipeline import load_config
+    from serve import Server
+
+    server = Server(load_config(None, [f"serve.host={host}", "serve.port=0"]))
+    try:
+        assert server.loopback_only is loopback
+    finally:
+        server.close()
