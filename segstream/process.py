@@ -44,8 +44,14 @@ class StartupSignals:
     def __init__(self) -> None:
         self.received: int | None = None
         self._received_at = 0.0
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._handle)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def restore(self) -> None:
+        """The handlers from before, for each signal still handled here (the run's own handlers may
+        have left a stop signal ignored on purpose: ``segstream/signals.py``)."""
+        for sig, previous in self._previous.items():
+            if signal.getsignal(sig) == self._handle:
+                signal.signal(sig, previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         now = time.monotonic()

@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     startup = StartupSignals()  # a stop signal during the slow imports and the model load is acted on after them
     try:
+        return _main(argv, startup)
+    finally:
+        startup.restore()  # a host that calls main() in its own process gets its handlers back
+
+
+def _main(argv: Sequence[str] | None, startup: StartupSignals) -> int:
+    try:
         from segstream.arguments import parse_args
 
         startup.raise_if_received()

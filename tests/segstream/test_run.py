@@ -6,6 +6,7 @@ sinks (pipeline/sinks/); the bare demo run and the U-Net config run the bundled 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -232,3 +233,19 @@ def test_the_demo_output_is_only_the_default_of_a_bare_run(argv: list[str], vide
     from segstream.arguments import config_from_args, parse_args
 
     assert config_from_args(parse_args(argv)).output.video == video
+
+
+@pytest.mark.parametrize("argv", [
+    ["synthetic://street?frames=2&size=160x120", "--set", "output.video=null"],  # a run
+    ["--max-frames", "-3"],  # a usage error
+])
+def test_main_called_in_process_gives_the_host_its_signal_handlers_back(argv: list[str]) -> None:
+    """The command handles stop signals from its first line; a host (or pytest) that calls main()
+    in its own process must get its own handlers back, or its Ctrl-C would be swallowed after."""
+    from segstream.run import main
+
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {sig: signal.getsignal(sig) for sig in stops}
+    with contextlib.suppress(SystemExit):  # the usage error's exit
+        main(argv)
+    assert {sig: signal.getsignal(sig) for sig in stops} == before
