@@ -18,13 +18,14 @@ port once they have one, and wait until they listen::
 from __future__ import annotations
 
 import functools
-import os
 import select
 import signal
 import subprocess
 import sys
 import time
 from typing import TypeVar
+
+from pipeline.sinks.restream import missing_gstreamer
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 APT_COMMAND = (
@@ -114,17 +115,6 @@ print("READY", server.server_address[1], flush=True)
 server.serve_forever()
 """
 
-_PROBE = r"""
-import gi
-gi.require_version("Gst", "1.0")
-gi.require_version("GstRtspServer", "1.0")
-from gi.repository import Gst, GstRtspServer
-Gst.init(None)
-missing = [e for e in ("videotestsrc", "x264enc", "rtph264pay") if Gst.ElementFactory.find(e) is None]
-print(" ".join(missing))
-"""
-
-
 class ServerUnavailable(RuntimeError):
     """The GStreamer RTSP server cannot run on this machine."""
 
@@ -132,20 +122,8 @@ class ServerUnavailable(RuntimeError):
 @functools.lru_cache(maxsize=1)
 def unavailable_reason() -> str | None:
     """None when the server can run here; otherwise why not, with the command that fixes it."""
-    if not os.path.exists(SYSTEM_PYTHON):
-        return f"{SYSTEM_PYTHON} is missing; the RTSP test server needs Debian's Python and: {APT_COMMAND}"
-    try:
-        probe = subprocess.run([SYSTEM_PYTHON, "-c", _PROBE], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"the GStreamer probe did not run ({exc}); install: {APT_COMMAND}"
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
-        return (
-            f"GStreamer's RTSP server is not importable by {SYSTEM_PYTHON} ({last}); install: {APT_COMMAND}"
-        )
-    if probe.stdout.strip():
-        return f"GStreamer elements missing: {probe.stdout.strip()}; install: {APT_COMMAND}"
-    return None
+    reason = missing_gstreamer(SYSTEM_PYTHON, ("videotestsrc", "x264enc", "rtph264pay"))
+    return None if reason is None else f"{reason}; the RTSP test server needs them: {APT_COMMAND}"
 
 
 ServerT = TypeVar("ServerT", bound="StreamServer")

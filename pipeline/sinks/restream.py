@@ -27,7 +27,7 @@ import json
 import os
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -51,32 +51,39 @@ APT_PACKAGES = ("python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
 START_TIMEOUT_S = 15.0
 DEFAULT_FPS = 30.0  # for a source that does not say its rate (the stream is timestamped as frames come)
 
+RESTREAM_ELEMENTS = ("appsrc", "videoconvert", "x264enc", "rtph264pay")
+
 _PROBE = """
+import sys
 import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import Gst, GstRtspServer
 Gst.init(None)
-missing = [n for n in ("appsrc", "videoconvert", "x264enc", "rtph264pay") if Gst.ElementFactory.find(n) is None]
-print(" ".join(missing))
+print(" ".join(n for n in sys.argv[1:] if Gst.ElementFactory.find(n) is None))
 """
+
+
+def missing_gstreamer(python: str, elements: Sequence[str]) -> str | None:
+    """What ``python`` lacks to run GStreamer's RTSP server with ``elements`` (None when nothing)."""
+    if not os.access(python, os.X_OK):
+        return f"{python} is missing"
+    try:
+        probe = subprocess.run([python, "-c", _PROBE, *elements], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{python} could not be run ({exc})"
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["it failed"])[-1]
+        return f"GStreamer's RTSP server is not importable by {python} ({last})"
+    if probe.stdout.strip():
+        return f"GStreamer lacks the elements {probe.stdout.strip()}"
+    return None
 
 
 @functools.cache
 def missing_parts() -> str | None:
     """What this machine lacks to serve RTSP (None when nothing): checked once per process."""
-    if not os.access(SYSTEM_PYTHON, os.X_OK):
-        return f"{SYSTEM_PYTHON} is missing"
-    try:
-        probe = subprocess.run([SYSTEM_PYTHON, "-c", _PROBE], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{SYSTEM_PYTHON} could not be run ({exc})"
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["it failed"])[-1]
-        return f"GStreamer's RTSP server is not importable by {SYSTEM_PYTHON} ({last})"
-    if probe.stdout.strip():
-        return f"GStreamer lacks the elements {probe.stdout.strip()}"
-    return None
+    return missing_gstreamer(SYSTEM_PYTHON, RESTREAM_ELEMENTS)
 
 
 def parse_restream_url(url: str) -> tuple[str, int, str]:
