@@ -41,8 +41,12 @@ def scores_of(output: np.ndarray, spec: OutputSpec) -> np.ndarray:
     return data
 
 
-def class_ids(output: np.ndarray, spec: OutputSpec) -> np.ndarray:
-    """One frame's engine output → h×w uint8 class map (argmax of the scores, or the graph's own ids)."""
+def class_ids(output: np.ndarray, spec: OutputSpec, num_classes: int = 256) -> np.ndarray:
+    """One frame's engine output → h×w uint8 class map (argmax of the scores, or the graph's own ids).
+
+    The graph's own ids are refused when one is outside 0..255 (not a class map) or, for a model
+    that lists ``num_classes`` classes, ``num_classes`` or more (it would be drawn as another class).
+    """
     if spec.kind != "classmap":
         return np.argmax(scores_of(output, spec), axis=0).astype(np.uint8)
     ids = output[0] if output.ndim == 3 and output.shape[0] == 1 else output
@@ -51,6 +55,8 @@ def class_ids(output: np.ndarray, spec: OutputSpec) -> np.ndarray:
     if ids.ndim != 2:
         raise EngineError(f"output {spec.name!r} has shape {output.shape} per frame; expected a class map h×w")
     if ids.dtype == np.uint8:
+        if ids.size and num_classes < 256:
+            _check_listed(int(ids.max()), num_classes, spec.name)
         return ids
     low, high = int(ids.min()), int(ids.max())
     if low < 0 or high > 255:
@@ -58,15 +64,14 @@ def class_ids(output: np.ndarray, spec: OutputSpec) -> np.ndarray:
             f"output {spec.name!r} holds class id {low if low < 0 else high}, outside 0..255; "
             "this is not a class map (set output.kind: logits if it holds scores)"
         )
+    _check_listed(high, num_classes, spec.name)
     return ids.astype(np.uint8)
 
 
-def check_class_range(class_map: np.ndarray, num_classes: int, name: str) -> None:
-    """Raise when a class map holds an id the model's class list does not have."""
-    if class_map.size and num_classes < 256:
-        high = int(class_map.max())
-        if high >= num_classes:
-            raise EngineError(
-                f"output {name!r} holds class id {high} but the model lists {num_classes} classes (0..{num_classes - 1}); "
-                "give the full class list (model.labels, or class_names in the sidecar)"
-            )
+def _check_listed(high: int, num_classes: int, name: str) -> None:
+    """Raise when ``high``, a class map's largest id, is not in the model's class list."""
+    if high >= num_classes:
+        raise EngineError(
+            f"output {name!r} holds class id {high} but the model lists {num_classes} classes (0..{num_classes - 1}); "
+            "give the full class list (model.labels, or class_names in the sidecar)"
+        )

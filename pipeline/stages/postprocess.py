@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines.decode import check_class_range, class_ids, scores_of
+from engines.decode import class_ids, scores_of
 from engines.metadata import OutputSpec
 from engines.transforms import (
     Geometry,
@@ -38,10 +38,7 @@ def restore(
     resolution) → H×W uint8 class map; class ids of ``num_classes`` or more are refused."""
     if spec.scores and upsample == "bilinear":
         return restore_logits(scores_of(output, spec), geometry)
-    small = class_ids(output, spec)
-    if spec.kind == "classmap":
-        check_class_range(small, num_classes, spec.name)
-    return restore_class_map(small, geometry)
+    return restore_class_map(class_ids(output, spec, num_classes), geometry)
 
 
 @dataclass
@@ -101,9 +98,7 @@ class PostprocessStage:
             return restore(output, self.spec, geometry, self.upsample, self.num_classes)
         state = self._state(source_id, geometry)
         if state.ema is None and self.upsample != "bilinear":
-            small = class_ids(output, self.spec)
-            if self.spec.kind == "classmap":
-                check_class_range(small, self.num_classes, self.spec.name)
+            small = class_ids(output, self.spec, self.num_classes)
             return restore_class_map(state.vote.update(small) if state.vote is not None else small, geometry)
         raw = scores_of(output, self.spec)
         scores = state.ema.update(raw) if state.ema is not None else raw
