@@ -7,7 +7,7 @@ imports no torch or TensorRT (engines load their backends when a model is opened
 from engines.errors import EngineUnavailableError, ModelError
 from pipeline.config import load_config
 from pipeline.config_schema import Config
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, SourceChangeRefused, UnknownSource
 from pipeline.frame import Frame, SegResult
 from pipeline.pipeline import Pipeline
 from pipeline.queues import BoundedQueue, DropPolicy, QueueClosed
@@ -44,9 +44,11 @@ __all__ = [
     "SegstreamError",
     "Sink",
     "Source",
+    "SourceChangeRefused",
     "SourceError",
     "SourceInfo",
     "SyntheticSource",
+    "UnknownSource",
     "UserInputError",
     "load_config",
     "redact_uri",

@@ -33,7 +33,7 @@ from pipeline.config_schema import Config
 from pipeline.contracts import check_contracts, infer_workers
 from pipeline.failure import quietly
 from pipeline.sinks.base import Sink
-from pipeline.sources.base import Source
+from pipeline.sources.base import Source, SourceInfo
 from pipeline.stage import Stage
 from pipeline.stages.infer import InferStage
 from pipeline.stages.postprocess import PostprocessStage
@@ -180,10 +180,35 @@ class Stages:
             raise TypeError(f"the last stage is {type(stage).__name__}, not RenderStage")
         return stage
 
+    def skip_scoring(self, source_id: str, why: str) -> None:
+        """Tell the stages that score results against labels to compute no accuracy for ``source_id``."""
+        for stage in self.chain:
+            skip = getattr(stage, "skip_scoring", None)  # the postprocess stages (host or device)
+            if skip is not None:
+                skip(source_id, why)
+
+    def forget(self, source_id: str) -> None:
+        """``source_id`` left the run: the stages drop what they keep for it."""
+        for stage in self.chain:
+            forget = getattr(stage, "forget", None)
+            if forget is not None:
+                forget(source_id)
+
     def interrupt_waits(self) -> None:
         """End the infer workers' waits for a model server that does not answer (a stop that drops)."""
         for infer in (self.infer, *self.extra_infers):
             infer.interrupt()
+
+
+def labels_differ(info: SourceInfo, class_names: Sequence[str]) -> str | None:
+    """Why a source whose labels name other classes than the model's cannot be scored (its ids
+    mean other things: a VOC model on the Cityscapes street gave a streamed mIoU of 0.0001); None
+    when it can."""
+    names, model_names = info.label_names, tuple(class_names)
+    if names is None or tuple(names) == model_names:
+        return None
+    return (f"its labels are {len(names)} classes ({', '.join(names[:3])}, ...), the model's "
+            f"{len(model_names)} ({', '.join(model_names[:3])}, ...): no accuracy is computed for it")
 
 
 def build_stages(config: Config, model: CheckedModel, hud: Callable[[str], str] | None) -> Stages:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from segcore.errors import SegstreamError
+from segcore.errors import SegstreamError, UserInputError
 
-__all__ = ["PipelineError", "SourceFailed"]
+__all__ = ["PipelineError", "SourceChangeRefused", "SourceFailed", "UnknownSource"]
 
 
 class PipelineError(SegstreamError, RuntimeError):
@@ -23,3 +23,12 @@ class SourceFailed(PipelineError):
         super().__init__(message)
         self.delivered_frames = delivered_frames
         self.exit_code = 1 if delivered_frames else 2
+
+
+class SourceChangeRefused(UserInputError):
+    """A source cannot be added to or removed from the running pipeline now (the message says why
+    and what to do); nothing was changed."""
+
+
+class UnknownSource(SourceChangeRefused, LookupError):
+    """No source of the running pipeline has that id."""

@@ -50,7 +50,7 @@ class ThreadLoops:
         started: float | None = None
         slot_state = "finished"
         try:
-            while not self.stopping.is_set():
+            while not self.stopping.is_set() and not slot.leaving.is_set():
                 if limit and slot.frames_read >= limit:
                     break
                 if slot.pace_interval is not None:
@@ -70,14 +70,17 @@ class ThreadLoops:
         except QueueClosed:
             pass
         except SourceFailed as exc:
-            slot_state = "failed"
-            self.source_failed(slot, exc)
+            if not slot.leaving.is_set():
+                slot_state = "failed"
+                self.source_failed(slot, exc)
         except BaseException as exc:
-            if not self.stopping.is_set():
+            if not self.stopping.is_set() and not slot.leaving.is_set():
                 slot_state = "failed"
                 self.fail(f"source {source.source_id}", exc)
         finally:
-            if slot_state != "failed" and self.stopping.is_set():
+            if slot.leaving.is_set():
+                slot_state = "removed"
+            elif slot_state != "failed" and self.stopping.is_set():
                 slot_state = "stopped"
             slot.state = slot_state
             slot.queue.close()

@@ -6,6 +6,7 @@ beat one session on every core: ``docs/benchmarks.md``), one per sink. Its parts
 
 - ``pipeline.construction``  the model, checked once against the config, and the stages;
 - ``pipeline.topology``      the queues between the threads (who feeds whom), live or offline;
+- ``pipeline.membership``    the sources joining (at start, and while running) and leaving;
 - ``pipeline.loops``         the bodies the threads run (``pipeline.handoff``: how they pass items);
 - ``pipeline.threads``       starting and joining the threads, closing the sources once;
 - ``pipeline.stats``         ``stats()`` and the HUD line;
@@ -31,16 +32,16 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pipeline.config_schema import Config, Visualize
-from pipeline.construction import CheckedModel, build_stages, check_model, parts_from_config
+from pipeline.construction import CheckedModel, build_stages, check_model, labels_differ, parts_from_config
 from pipeline.errors import SourceFailed
 from pipeline.failure import Failure, every_source_failed, quietly
 from pipeline.lifecycle import PipelineState
 from pipeline.loops import ThreadLoops
+from pipeline.membership import Membership
 from pipeline.metrics import Metrics
 from pipeline.sinks.base import Sink
 from pipeline.sinks.null import NullSink
@@ -54,7 +55,6 @@ from segcore.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-MAX_OPENING = 32  # sources opened at once during start()
 ABANDON_WAIT_S = 10.0  # after a failed start or an exception in the host, the wait for the threads
 
 
@@ -119,6 +119,9 @@ class Pipeline:
             self._topology, self.metrics, config.runtime, self._stopping, self._fail, self._threads.close_source,
             self._source_failed,
         )
+        self._members = Membership(self._lock, self._accepts_changes, self._stopping, self._topology, self._threads, self._loops,
+                                   self.metrics, self._opening, self._score_only_the_same_classes)
+        self._on_status: Callable[[Any], None] | None = None  # from_config's, for sources added by URI
 
     @classmethod
     def from_config(
@@ -149,6 +152,7 @@ class Pipeline:
             parts.close_sources()
             raise
         made.append(pipe)
+        pipe._on_status = on_status
         return pipe
 
     # ------------------------------------------------------------------ lifecycle
@@ -160,7 +164,7 @@ class Pipeline:
                 raise RuntimeError(f"this Pipeline was already started (state: {self._state})")
             self._move(PipelineState.STARTING)
         try:
-            self._open_sources()
+            self._members.open_at_start(self._sources)
             if not self._stopping.is_set():
                 self._start_stages()
             if not self._stopping.is_set():
@@ -247,6 +251,28 @@ class Pipeline:
         self.stop()
         self.join()
 
+    # ------------------------------------------------------------------ sources while running
+
+    def add_source(self, source: Source | str, *, source_id: str | None = None) -> str:
+        """Open ``source`` (a ``Source``, or a URI made into one with this run's ``source`` settings;
+        ``source_id`` names it, else it is named like the sources given at start) and read it from
+        now on, while running; its id (``sources[id]``: what it reported). Blocks while it opens. Raises
+        ``SourceError`` when it cannot be opened, ``SourceChangeRefused`` when it cannot join now
+        (see ``pipeline.membership``); nothing is changed then."""
+        if isinstance(source, str):
+            source = self._members.source_for(source, source_id, self.config.source, self._on_status)
+        self._members.add(source)
+        return source.source_id
+
+    def remove_source(self, source_id: str) -> None:
+        """Stop reading ``source_id`` and close it (its queued frames are dropped, counted), while
+        running; ``UnknownSource`` / ``SourceChangeRefused`` when it cannot leave (the last one)."""
+        self._members.remove(source_id)
+        self._stages.forget(source_id)
+
+    def _accepts_changes(self) -> bool:
+        return self._state is PipelineState.RUNNING and not self._stopping.is_set() and not self._ended
+
     # ------------------------------------------------------------------ state
 
     @property
@@ -324,56 +350,11 @@ class Pipeline:
 
     # ------------------------------------------------------------------ start-up
 
-    def _open_sources(self) -> None:
-        """Open every source, at the same time (a camera may take its whole open timeout to answer:
-        N of them one after another would take N times as long), then add them in their order. The
-        first error in source order is raised; the sources opened meanwhile are closed by the caller."""
-        infos: list[SourceInfo | None] = [None] * len(self._sources)
-        errors: list[BaseException | None] = [None] * len(self._sources)
-
-        def open_one(index: int) -> None:
-            source = self._sources[index]
-            with self._lock:
-                if self._stopping.is_set():
-                    return
-                self._opening.add(source)
-            try:
-                infos[index] = source.open()
-            except BaseException as exc:  # handed to start()'s thread, which raises it
-                errors[index] = exc
-            finally:
-                with self._lock:
-                    self._opening.discard(source)
-
-        if len(self._sources) == 1:
-            open_one(0)
-        else:
-            with ThreadPoolExecutor(min(MAX_OPENING, len(self._sources)), thread_name_prefix="source-open") as pool:
-                list(pool.map(open_one, range(len(self._sources))))
-        for source, info, error in zip(self._sources, infos, errors, strict=True):
-            if error is not None:
-                if self._stopping.is_set():  # closed by stop() as its open began: the stop explains it
-                    return
-                raise error
-            if info is None:  # stop() came before this source was opened
-                return
-            self._topology.add_source(source, info)
-            self.metrics.add_source(source.source_id)
-            self._score_only_the_same_classes(source.source_id, info)
-
     def _score_only_the_same_classes(self, source_id: str, info: SourceInfo) -> None:
-        """A source whose labels name other classes than the model's is not scored: its ids mean
-        other things (a VOC model on the Cityscapes street gave a streamed mIoU of 0.0001)."""
-        names, model_names = info.label_names, tuple(self._model.meta.class_names)
-        if names is None or tuple(names) == model_names:
-            return
-        why = (f"its labels are {len(names)} classes ({', '.join(names[:3])}, ...), the model's "
-               f"{len(model_names)} ({', '.join(model_names[:3])}, ...): no accuracy is computed for it")
-        log.warning("source %s: %s", source_id, why)
-        for stage in self._stages.chain:
-            mismatch = getattr(stage, "label_mismatch", None)
-            if isinstance(mismatch, dict):
-                mismatch[source_id] = why
+        why = labels_differ(info, self._model.meta.class_names)
+        if why is not None:
+            log.warning("source %s: %s", source_id, why)
+            self._stages.skip_scoring(source_id, why)
 
     def _start_stages(self) -> None:
         stages = self._stages
@@ -432,8 +413,8 @@ class Pipeline:
             if self._ended:
                 return
             self._ended = True
-            sources = self._topology.sources
-            if self._failure is None and sources and len(self._failed_sources) == len(sources):
+            sources = [slot for slot in self._topology.sources if not slot.leaving.is_set()]
+            if self._failure is None and sources and all(s.source.source_id in self._failed_sources for s in sources):
                 failed = every_source_failed(self._failed_sources)
                 component = f"source {sources[0].source.source_id}" if len(sources) == 1 else "sources"
                 self._failure = Failure(component, failed)

@@ -169,7 +169,9 @@ class RoundRobin(Generic[T]):
     """Fair reader over several queues: takes from each non-empty queue in turn.
 
     ``get`` has the queue semantics: it waits (at most ``timeout``) while every open queue is
-    empty, and raises ``QueueClosed`` once every queue is closed and drained.
+    empty, and raises ``QueueClosed`` once every queue is closed and drained; from then on the mux
+    has ended and ``add`` refuses a further queue. A queue closed and drained is dropped from the
+    rotation (a source removed while running costs the others nothing).
     """
 
     def __init__(self, queues: Sequence[BoundedQueue[T]], *, name: str = "mux") -> None:
@@ -179,6 +181,7 @@ class RoundRobin(Generic[T]):
         self.queues = list(queues)
         self._cond = threading.Condition()
         self._next = 0
+        self._ended = False
         for queue in self.queues:
             queue.add_listener(self._wake)
 
@@ -186,26 +189,50 @@ class RoundRobin(Generic[T]):
         with self._cond:
             self._cond.notify_all()
 
+    def add(self, queue: BoundedQueue[T]) -> None:
+        """Read ``queue`` too, from now on; ``QueueClosed`` once the mux has ended."""
+        with self._cond:
+            if self._ended:
+                raise QueueClosed(self.name)
+            self.queues.append(queue)
+            queue.add_listener(self._wake)
+            self._cond.notify_all()
+
     def get(self, timeout: float | None = None) -> T:
         deadline = None if timeout is None else time.monotonic() + timeout
-        count = len(self.queues)
         with self._cond:
             while True:
-                all_closed = True
+                count = len(self.queues)
+                drained: list[BoundedQueue[T]] = []
                 for step in range(count):
                     index = (self._next + step) % count
+                    queue = self.queues[index]
                     try:
-                        item = self.queues[index].get(timeout=0)
+                        item = queue.get(timeout=0)
                     except Empty:
-                        all_closed = False
                         continue
                     except QueueClosed:
+                        drained.append(queue)
                         continue
                     self._next = (index + 1) % count
+                    self._forget(drained)
                     return item
-                if all_closed:
+                self._forget(drained)
+                if not self.queues:
+                    self._ended = True
                     raise QueueClosed(self.name)
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Empty(self.name)
                 self._cond.wait(remaining)
+
+    def _forget(self, drained: list[BoundedQueue[T]]) -> None:
+        """Drop closed, drained queues from the rotation (the lock held), keeping the turn order."""
+        if not drained:
+            return
+        following = self.queues[self._next % len(self.queues)] if self.queues else None
+        self.queues = [q for q in self.queues if not any(q is d for d in drained)]
+        if following is not None and not any(following is d for d in drained):
+            self._next = next(i for i, q in enumerate(self.queues) if q is following)
+        else:
+            self._next = self._next % len(self.queues) if self.queues else 0

@@ -34,8 +34,9 @@ def run_summary(
     failed_sources: Mapping[str, BaseException] | None = None,
 ) -> dict[str, Any]:
     """A live, JSON-ready snapshot of a pipeline (its final summary once the run has ended)."""
+    sources = list(topology.sources)  # first: every queue of these is in topology.queues already
     snap = metrics.snapshot()
-    queues = {q.name: q.stats() for q in topology.queues}
+    queues = {q.name: q.stats() for q in list(topology.queues)}
     per_source = snap.pop("sources")
     summary: dict[str, Any] = {
         "state": state.value,
@@ -46,7 +47,7 @@ def run_summary(
     summary.update(snap)
     summary["queues"] = queues
     summary["sources"] = {
-        slot.source.source_id: _source_section(slot, queues, per_source) for slot in topology.sources
+        slot.source.source_id: _source_section(slot, queues, per_source) for slot in sources
     }
     model_config = topology.config.model
     summary["model"] = {
@@ -77,12 +78,13 @@ def _source_section(slot: SourceSlot, queues: Mapping[str, Any], per_source: Map
     section: dict[str, Any] = {
         "uri": redact_uri(slot.info.uri),
         "live": slot.live,
-        "state": own.pop("state", slot.state),
+        "state": "removed" if slot.leaving.is_set() else own.pop("state", slot.state),
         "frames_read": slot.frames_read,
         "dropped": queues[slot.queue.name]["dropped"],
     }
     section.update(per_source.get(slot.source.source_id, {"frames": 0}))
     own.pop("frames", None)
+    own.pop("state", None)
     section.update(own)
     return section
 

@@ -65,22 +65,24 @@ class PipelineThreads:
         except Exception as exc:
             log.warning("closing source %s: %s", slot.source.source_id, redact_text(describe(exc)))
 
-    def close_stuck_sources_later(self) -> None:
-        """Give each source thread a moment to leave read() by itself, then close its source."""
+    def close_stuck_sources_later(self, slots: Sequence[SourceSlot] | None = None) -> None:
+        """Give each source thread (of ``slots``; default: every source) a moment to leave read()
+        by itself, then close its source."""
+        slots = list(self.topology.sources if slots is None else slots)
 
         def close_stuck() -> None:
-            for slot in self.topology.sources:  # live sources first: nothing to wait for
+            for slot in slots:  # live sources first: nothing to wait for
                 if isinstance(slot.source, LiveSource):
                     self.close_source(slot)
             deadline = time.monotonic() + SOURCE_CLOSE_GRACE_S
-            for slot in self.topology.sources:
+            for slot in slots:
                 if slot.thread is not None:
                     slot.thread.join(max(0.0, deadline - time.monotonic()))
                 if slot.thread is None or slot.thread.is_alive():
                     self.close_source(slot)
 
         with self._lock:
-            open_sources = [slot for slot in self.topology.sources if not slot.closing]
+            open_sources = [slot for slot in slots if not slot.closing]
         if open_sources:
             self._closers.append(start_thread("source-closer", close_stuck))
 

@@ -35,7 +35,7 @@ from typing import Any
 from pipeline.config_schema import Config
 from pipeline.frame import Frame
 from pipeline.handoff import Credits, Delivery, WorkerGroup
-from pipeline.queues import BoundedQueue, DropPolicy, RoundRobin
+from pipeline.queues import BoundedQueue, DropPolicy, QueueClosed, RoundRobin
 from pipeline.sinks.base import Sink
 from pipeline.sources.base import Source, SourceInfo
 from pipeline.stage import Stage
@@ -49,9 +49,10 @@ class SourceSlot:
     queue: BoundedQueue[Frame]
     pace_interval: float | None  # seconds between frames when pacing a recording like a camera
     thread: threading.Thread | None = None
-    state: str = "open"  # open → reading → finished | stopped | failed
+    state: str = "open"  # open → reading → finished | stopped | failed | removed
     frames_read: int = 0
     closing: bool = False
+    leaving: threading.Event = field(default_factory=threading.Event)  # set when removed while running
 
     @property
     def thread_name(self) -> str:
@@ -115,6 +116,7 @@ class Topology:
         self.sinks = name_sinks(sinks)
         self.queues: list[BoundedQueue[Any]] = []
         self.credits: Credits | None = None
+        self.mux: RoundRobin[Frame] | None = None  # set by connect()
 
     @property
     def live(self) -> bool:
@@ -122,6 +124,27 @@ class Topology:
         return any(slot.live for slot in self.sources)
 
     def add_source(self, source: Source, info: SourceInfo) -> SourceSlot:
+        """Add the slot of an opened source, before ``connect``."""
+        slot = self.slot_for(source, info)
+        self.queues.append(slot.queue)
+        self.sources.append(slot)
+        return slot
+
+    def join(self, slot: SourceSlot) -> None:
+        """Add the slot of a source joining after ``connect`` (the pipeline runs): the mux reads it
+        from now on. ``QueueClosed`` once the mux has ended (every source before it did)."""
+        if self.mux is None:
+            raise RuntimeError("join() before connect()")
+        self.queues.append(slot.queue)  # before the slot: stats() finds the queue of every slot it lists
+        self.sources.append(slot)
+        try:
+            self.mux.add(slot.queue)
+        except QueueClosed:
+            self.sources.remove(slot)
+            self.queues.remove(slot.queue)
+            raise
+
+    def slot_for(self, source: Source, info: SourceInfo) -> SourceSlot:
         """The slot and capture queue of an opened source: one frame, newest wins, when live."""
         mode, pace = self.config.source.mode, self.config.source.pace
         live_source = bool(info.is_live)
@@ -135,10 +158,7 @@ class Topology:
             if live
             else BoundedQueue(self.config.runtime.queue_size, DropPolicy.BLOCK, name=name)
         )
-        slot = SourceSlot(source, info, live, queue, pace_interval)
-        self.sources.append(slot)
-        self.queues.append(queue)
-        return slot
+        return SourceSlot(source, info, live, queue, pace_interval)
 
     def connect(self, chain: Sequence[Stage], *, extra_workers: Sequence[Stage] = (), of: Stage | None = None) -> None:
         """Queues from the capture queues through ``chain`` to every sink.
@@ -151,6 +171,7 @@ class Topology:
         # live: small queues so back-pressure reaches the capture queues (which drop the oldest)
         capacity = max(1, batch) if live else max(runtime.queue_size, batch)
         upstream: Any = RoundRobin([slot.queue for slot in self.sources], name="mux")
+        self.mux = upstream
         if live:  # every engine busy plus one frame ready (at least 3: in the engine, ready, downstream)
             self.credits = Credits(max(3, batch * (1 + len(extra_workers)) + 1))
         for index, stage in enumerate(chain):

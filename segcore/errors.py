@@ -7,6 +7,8 @@ whole tree, with the owner of each error::
      │    ├── ConfigError                               segcore.errors    YAML that cannot be read, unknown key, wrong type or value
      │    ├── SourceError                               segcore.errors    a video, camera, image set or dataset that cannot be opened
      │    ├── OutputError                               segcore.errors    an output path that cannot be used
+     │    ├── SourceChangeRefused                       pipeline.errors   a source cannot join or leave the running pipeline now
+     │    │    └── UnknownSource (LookupError)          pipeline.errors   no source of the running pipeline has that id
      │    └── ModelError                                engines.errors    a model file or sidecar that is missing or inconsistent
      ├── EngineError (RuntimeError)                     engines.errors    an engine failed: the CLI exits 1
      │    ├── EngineUnavailableError                    engines.errors    a backend or device not installed here: exit 2

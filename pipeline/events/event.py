@@ -2,7 +2,8 @@
 
 ``start`` when the class covers at least ``enter`` of the zone (for ``min_duration_s``), ``update``
 while it lasts (at most every ``update_interval_s``), ``end`` when it falls below ``exit`` (for
-``min_duration_s``) or when the run stops (``reason: "stopped"``). The three share an ``id``.
+``min_duration_s``), when the run stops (``reason: "stopped"``) or when its source is removed from
+the running pipeline (``reason: "removed"``). The three share an ``id``.
 As JSON (``to_dict``)::
 
     {"type": "start", "id": "street/ahead/road/1", "source": "street", "zone": "ahead",
@@ -11,8 +12,8 @@ As JSON (``to_dict``)::
 
 ``pts`` is the frame's presentation time in seconds (null when the source has none), ``index``
 the frame's index, ``wall_time`` the Unix time the event was made, ``duration_s`` the time since
-the start on the frame timeline (pts, else the capture clock). ``end`` adds ``reason``: ``exit``
-or ``stopped``.
+the start on the frame timeline (pts, else the capture clock). ``end`` adds ``reason``: ``exit``,
+``stopped`` or ``removed``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 EventType = Literal["start", "update", "end"]
-EndReason = Literal["exit", "stopped"]
+EndReason = Literal["exit", "stopped", "removed"]
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,12 @@ class ZoneMonitor:
         return [self._event(watch, "end", "stopped") for group in self._watches.values() for watch in group
                 if watch.tracker.stop()]
 
+    def remove(self, source_id: str) -> list[ZoneEvent]:
+        """``source_id`` left the run: end its events under way (``reason: "removed"``) and watch
+        its zones no more (its last frames, still on their way, start nothing)."""
+        group = self._watches.pop(source_id, [])
+        return [self._event(watch, "end", "removed") for watch in group if watch.tracker.stop()]
+
     def _area(self, zone: Zone, width: int, height: int) -> ZoneArea:
         key = (zone.source, zone.name, width, height)
         area = self._areas.get(key)

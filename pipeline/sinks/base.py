@@ -10,6 +10,13 @@ exist, each as ``{"kind", "path", "frames"}`` (frames, masks or records it holds
 reports those, and only those, as written. A sink that keeps an unfinished file while it writes
 may also have ``discard()``: the process ends at once (the user's hard exit), so remove what
 could never be finalised, without waiting for anything; it returns the paths it removed.
+
+A sink that can take sources joining the running pipeline (``Pipeline.add_source``) has
+``add_source(source_id, info)`` (called from the joining thread, while ``write`` may run on the
+sink's: quick and thread-safe; ``OutputError`` if it cannot take this one) and
+``remove_source(source_id)`` (the source left; results of it still on their way may follow).
+Without ``add_source`` no source can join: an output set up for the sources given at start (a
+video file per source, a window, an RTSP mount) refuses, and the pipeline says so.
 """
 
 from __future__ import annotations

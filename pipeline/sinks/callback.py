@@ -25,5 +25,11 @@ class CallbackSink:
     def write(self, result: SegResult) -> None:
         self.callback(result)
 
+    def add_source(self, source_id: str, info: SourceInfo) -> None:
+        """A source joined the running pipeline: nothing to prepare."""
+
+    def remove_source(self, source_id: str) -> None:
+        """A source left the running pipeline: nothing kept for it."""
+
     def close(self) -> None:
         pass

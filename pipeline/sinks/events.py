@@ -13,6 +13,7 @@ closes the publishers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ class ZoneEventSink:
             self.hub.subscribe(publisher)
         self._opened: list[QueuedPublisher] = []
         self._closed = False
+        self._lock = threading.Lock()  # the monitor is fed by this sink's thread and told of removed sources by another
 
     def open(self, sources: Mapping[str, SourceInfo]) -> None:
         check_sizes(self.zones, {sid: (info.width, info.height) for sid, info in sources.items()})
@@ -48,7 +50,19 @@ class ZoneEventSink:
         self.hub.open()
 
     def write(self, result: SegResult) -> None:
-        for event in self.monitor.observe(result):
+        with self._lock:
+            events = self.monitor.observe(result)
+        for event in events:
+            self.hub.publish(event)
+
+    def add_source(self, source_id: str, info: SourceInfo) -> None:
+        """A source joined the running pipeline: the zones are the config's, none of them its own."""
+
+    def remove_source(self, source_id: str) -> None:
+        """A source left the running pipeline: its events under way end (``reason: "removed"``)."""
+        with self._lock:
+            events = self.monitor.remove(source_id)
+        for event in events:
             self.hub.publish(event)
 
     def close(self) -> None:
@@ -56,7 +70,9 @@ class ZoneEventSink:
             return
         self._closed = True
         try:
-            for event in self.monitor.finish():
+            with self._lock:
+                events = self.monitor.finish()
+            for event in events:
                 self.hub.publish(event)
         finally:
             self.hub.close()

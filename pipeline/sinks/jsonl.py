@@ -81,6 +81,12 @@ class JsonlSink:
         if self.events is not None and self._unsubscribe is None:
             self._unsubscribe = self.events.subscribe(self.write_event)
 
+    def add_source(self, source_id: str, info: SourceInfo) -> None:
+        """A source joined the running pipeline: its records go to the same file (each names its source)."""
+
+    def remove_source(self, source_id: str) -> None:
+        """A source left the running pipeline: nothing kept for it."""
+
     def record(self, result: SegResult) -> dict[str, Any]:
         frame = result.frame
         names = self.class_names

@@ -43,6 +43,12 @@ class LatestSink:
             self._closed = True
             self._cond.notify_all()
 
+    def add_source(self, source_id: str, info: SourceInfo) -> None:
+        """A source joined the running pipeline: its results are kept like the others'."""
+
+    def remove_source(self, source_id: str) -> None:
+        """A source left the running pipeline: ``latest(source_id)`` keeps its last result."""
+
     @property
     def count(self) -> int:
         """How many results have been written so far."""

@@ -19,5 +19,11 @@ class NullSink:
     def write(self, result: SegResult) -> None:
         self.count += 1
 
+    def add_source(self, source_id: str, info: SourceInfo) -> None:
+        """A source joined the running pipeline: nothing to prepare."""
+
+    def remove_source(self, source_id: str) -> None:
+        """A source left the running pipeline: nothing kept for it."""
+
     def close(self) -> None:
         pass

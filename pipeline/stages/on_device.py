@@ -157,6 +157,10 @@ class DevicePostprocessStage:
     def start(self) -> None:
         pass
 
+    def skip_scoring(self, source_id: str, why: str) -> None:
+        """Compute no accuracy for ``source_id`` (its labels are of another label set: ``why``)."""
+        self.label_mismatch[source_id] = why
+
     def class_map(self, output: Any, geometry: Geometry) -> Any:
         from engines.backends import torch_gpu as tg
 

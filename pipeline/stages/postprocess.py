@@ -77,9 +77,19 @@ class PostprocessStage:
         self.majority_window = majority_window
         self._states: dict[str, _SourceState] = {}
         self.label_mismatch: dict[str, str] = {}  # source id → why its labels cannot be scored
+        self._gone: set[str] = set()  # sources removed while running: their smoothing state is not kept
 
     def start(self) -> None:
         pass
+
+    def skip_scoring(self, source_id: str, why: str) -> None:
+        """Compute no accuracy for ``source_id`` (its labels are of another label set: ``why``)."""
+        self.label_mismatch[source_id] = why
+
+    def forget(self, source_id: str) -> None:
+        """``source_id`` was removed: drop its smoothing state (its last frames are smoothed afresh)."""
+        self._gone.add(source_id)
+        self._states.pop(source_id, None)
 
     def _state(self, source_id: str, geometry: Geometry) -> _SourceState:
         state = self._states.get(source_id)
@@ -89,7 +99,8 @@ class PostprocessStage:
                 vote=MajorityVote(self.majority_window) if self.smoothing == "majority" else None,
                 geometry=geometry,
             )
-            self._states[source_id] = state
+            if source_id not in self._gone:
+                self._states[source_id] = state
         return state
 
     def class_map(self, output: np.ndarray, geometry: Geometry, source_id: str) -> np.ndarray:
