@@ -186,7 +186,7 @@ def viewers_alone(counts: Sequence[int], window_s: float, image: np.ndarray) -> 
     hub = FrameHub(stream_fps=15, placeholder_after_s=5.0)
     hub.open([("street", (image.shape[1], image.shape[0]))])
     parts, app = MjpegParts(hub), FastAPI()
-    app.get("/stream/{source_id}.mjpg")(parts.response)
+    app.get("/stream/{source_id}.mjpg", response_model=None)(parts.response)
     sock = bind("127.0.0.1", 0)
     server, thread = serve_in_thread(app, sock, hub)
     stop = threading.Event()

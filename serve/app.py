@@ -5,6 +5,8 @@
     GET  /readyz                 200 once the pipeline runs, else 503
     GET  /v1/streams             sources, states, stats, viewers; the classes; the render mode;
                                  with zones: the zone events under way and the last ones
+    POST /v1/streams             {"uri": ..., "id": ...}: open a source and read it from now on (201)
+    DELETE /v1/streams/{id}      stop reading a source and close it (its viewers' streams end)
     GET  /v1/events              the same, pushed twice a second (server-sent events)
     POST /v1/render              {"visualize": ..., "alpha": ...}: how frames are drawn from now on
     GET  /stream/{source}.mjpg   multipart MJPEG, the newest picture, shared by every viewer
@@ -14,7 +16,9 @@
 
 Every error is JSON ``{"error": "..."}`` with a 4xx (or 503) code. With ``serve.token`` set, every
 route but /healthz needs ``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` (the page passes the
-token of its own address on to the streams it opens). Camera URLs appear only redacted.
+token of its own address on to the streams it opens). Camera URLs appear only redacted. A server
+that listens beyond this machine without a token refuses to add or remove sources (403): anyone
+who can reach it could make it open any address or file this process can.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,9 +39,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import Pipeline
+from pipeline.errors import SourceChangeRefused, UnknownSource
 from pipeline.sinks.events import event_hub
-from segcore.errors import UserInputError
-from segcore.redact import redact_uri
+from segcore.errors import SourceError, UserInputError
+from segcore.redact import redact_text, redact_uri
 from serve.exporter import CONTENT_TYPE, PipelineCollector, exposition, registry_for
 from serve.hub import FrameHub
 from serve.segment import SegmentService
@@ -46,6 +52,7 @@ BOUNDARY = "frame"
 EVENTS_INTERVAL_S = 0.5
 RECENT_EVENTS = 10  # zone events listed in /v1/streams and on the page
 STATS_MAX_AGE_S = 0.25  # stats() is shared by every request within this long
+STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # ids name files and URL paths
 
 
 class StatsCache:
@@ -63,6 +70,11 @@ class StatsCache:
             if now - self._at > STATS_MAX_AGE_S:
                 self._stats, self._at = self.pipeline.stats(), now
             return self._stats
+
+    def refresh(self) -> None:
+        """The next call takes a new snapshot (a source was added or removed)."""
+        with self._lock:
+            self._at = -1.0
 
     def state_of(self, source_id: str) -> str:
         return str(self().get("sources", {}).get(source_id, {}).get("state", "unknown"))
@@ -87,15 +99,17 @@ class MjpegParts:
         self._newest[source_id] = (seq, part)
         return part
 
-    def response(self, source_id: str) -> StreamingResponse:
-        """A viewer's stream: the newest JPEG now, then each new one; it ends when the hub closes."""
+    def response(self, source_id: str) -> StreamingResponse | None:
+        """A viewer's stream: the newest JPEG now, then each new one; it ends when the hub closes
+        or the source is removed. None when there is no such stream (any more)."""
         hub = self.hub
-        hub.join_viewer(source_id)
+        if not hub.join_viewer(source_id):
+            return None
 
         async def parts() -> AsyncIterator[bytes]:
             try:
                 seq = 0
-                while not hub.closed:
+                while not hub.closed and hub.has(source_id):
                     jpeg, seq, published = await hub.next_jpeg(source_id, seq)
                     if jpeg is not None:
                         yield self.part(source_id, seq, jpeg, published)
@@ -133,7 +147,7 @@ class TokenGate:
 
 
 def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats: StatsCache, *,
-              token: str | None, max_viewers: int, max_upload_bytes: int) -> Any:
+              token: str | None, max_viewers: int, max_upload_bytes: int, loopback_only: bool = True) -> Any:
     app = FastAPI(title="segstream", docs_url=None, redoc_url=None, openapi_url=None)
     meta = pipeline.meta
     classes = [{"name": n, "color": "#{:02x}{:02x}{:02x}".format(*c)} for n, c in zip(meta.class_names, meta.palette, strict=False)]
@@ -144,6 +158,8 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
         summary, viewers = stats(), hub.viewers()
         listed = []
         for source_id, section in summary.get("sources", {}).items():
+            if section.get("state") == "removed":
+                continue
             age = hub.last_frame_age(source_id)
             listed.append({
                 "id": source_id, "uri": redact_uri(str(section.get("uri", ""))), "state": section.get("state"),
@@ -163,14 +179,21 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
 
     parts = MjpegParts(hub)
 
-    def known(source_id: str) -> JSONResponse | None:
-        if source_id in hub.source_ids():
-            return None
+    def unknown(source_id: str) -> JSONResponse:
         return _error(404, f"no stream {source_id!r}; GET /v1/streams lists them ({', '.join(hub.source_ids()) or 'none yet'})")
+
+    def known(source_id: str) -> JSONResponse | None:
+        return None if hub.has(source_id) else unknown(source_id)
+
+    def may_change_sources() -> JSONResponse | None:
+        if token or loopback_only:
+            return None
+        return _error(403, "this server listens beyond this machine without a token: adding or removing sources "
+                           "needs serve.token")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        hint = ("; routes: /, /stream/SOURCE.mjpg, /snapshot/SOURCE.jpg, /v1/streams, /v1/events, /v1/render, "
+        hint = ("; routes: /, /stream/SOURCE.mjpg, /snapshot/SOURCE.jpg, /v1/streams[/ID], /v1/events, /v1/render, "
                 "/v1/segment, /metrics, /healthz, /readyz") if exc.status_code == 404 else ""
         return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}{hint}")
 
@@ -186,6 +209,46 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
     @app.get("/v1/streams")
     async def list_streams() -> dict[str, Any]:
         return await asyncio.to_thread(streams)
+
+    @app.post("/v1/streams")
+    async def add_stream(request: Request) -> JSONResponse:
+        refused = may_change_sources()
+        if refused is not None:
+            return refused
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("uri"), str) or set(body) - {"uri", "id"}:
+            return _error(400, 'send a JSON object {"uri": "rtsp://camera/stream", "id": "door"} ("id" optional)')
+        source_id = body.get("id")
+        if source_id is not None and (not isinstance(source_id, str) or not STREAM_ID.fullmatch(source_id)):
+            return _error(400, "an id is 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        try:
+            added_id = await asyncio.to_thread(pipeline.add_source, body["uri"].strip(), source_id=source_id)
+        except SourceChangeRefused as exc:
+            return _error(409, redact_text(str(exc)))
+        except (SourceError, UserInputError) as exc:  # the address cannot be used or opened
+            return _error(422, redact_text(str(exc)))
+        stats.refresh()
+        info, section = pipeline.sources[added_id], stats()["sources"][added_id]
+        added = {"id": added_id, "uri": redact_uri(info.uri), "live": section["live"], "state": section["state"],
+                 "width": info.width, "height": info.height, "fps": info.fps}
+        return JSONResponse(added, status_code=201, headers={"Location": f"/v1/streams/{added_id}"})
+
+    @app.delete("/v1/streams/{source_id}")
+    async def remove_stream(source_id: str) -> JSONResponse:
+        refused = may_change_sources()
+        if refused is not None:
+            return refused
+        try:
+            await asyncio.to_thread(pipeline.remove_source, source_id)
+        except UnknownSource:
+            return unknown(source_id)
+        except SourceChangeRefused as exc:
+            return _error(409, redact_text(str(exc)))
+        stats.refresh()
+        return JSONResponse({"id": source_id, "state": "removed"})
 
     @app.get("/v1/events")
     async def events() -> StreamingResponse:
@@ -220,14 +283,17 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
             return unknown
         if hub.total_viewers() >= max_viewers:
             return _error(503, f"{max_viewers} viewers are connected already (serve.max_viewers)")
-        return parts.response(source_id)
+        return parts.response(source_id) or unknown(source_id)
 
     @app.get("/snapshot/{source_id}.jpg", response_model=None)
     async def snapshot(source_id: str) -> Response:
         unknown = known(source_id)
         if unknown is not None:
             return unknown
-        jpeg = await asyncio.to_thread(hub.snapshot, source_id)
+        try:
+            jpeg = await asyncio.to_thread(hub.snapshot, source_id)
+        except KeyError:  # removed meanwhile
+            return unknown(source_id)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.post("/v1/segment", response_model=None)

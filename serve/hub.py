@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,13 +31,11 @@ import cv2
 import numpy as np
 
 from serve.placeholder import draw_placeholder
+from serve.priority import yield_to_pipeline
 
 log = logging.getLogger(__name__)
 
 PLACEHOLDER_REFRESH_S = 0.5  # a placeholder's "seconds since the last frame" is redrawn this often
-# how much nicer the encoder thread is than the process (Linux schedules threads apart): when the
-# cores are short, the pipeline's threads go first and the streams skip frames, not the other way round
-ENCODER_NICER_BY = 10
 
 
 @dataclass
@@ -76,6 +73,7 @@ class FrameHub:
         self.state_of = state_of or (lambda source_id: "unknown")
         self._cond = threading.Condition()
         self._streams: dict[str, _Stream] = {}
+        self._removed: set[str] = set()  # sources removed while running (ids stay taken for the run)
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._encoder: threading.Thread | None = None
@@ -92,11 +90,26 @@ class FrameHub:
                 self._encoder = threading.Thread(target=self._encode_loop, name="serve-encoder", daemon=True)
                 self._encoder.start()
 
+    def remove(self, source_id: str) -> None:
+        """``source_id`` left the run: its viewers' streams end, it is listed no more, and its
+        pictures still on their way are ignored."""
+        with self._cond:
+            self._removed.add(source_id)
+            stream = self._streams.pop(source_id, None)
+            event, loop = (stream.event, self._loop) if stream is not None else (None, None)
+            if stream is not None:
+                stream.event = None
+        if event is not None and loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
     def publish(self, source_id: str, image: np.ndarray, fractions: np.ndarray | None) -> None:
         """The newest picture of ``source_id`` (never modified afterwards); returns at once."""
         with self._cond:
             stream = self._streams.get(source_id)
             if stream is None:
+                if source_id in self._removed:
+                    return
                 stream = self._streams[source_id] = _Stream(source_id, (image.shape[1], image.shape[0]))
             stream.image, stream.fractions = image, fractions
             stream.frame_seq += 1
@@ -150,14 +163,26 @@ class FrameHub:
                 return None
             return time.monotonic() - stream.frame_at
 
-    def join_viewer(self, source_id: str) -> None:
+    def has(self, source_id: str) -> bool:
+        """Whether ``source_id`` is a stream of the run now (known, not removed)."""
         with self._cond:
-            self._streams[source_id].viewers += 1
+            return source_id in self._streams
+
+    def join_viewer(self, source_id: str) -> bool:
+        """Count a viewer of ``source_id``; False when there is no such stream (any more)."""
+        with self._cond:
+            stream = self._streams.get(source_id)
+            if stream is None:
+                return False
+            stream.viewers += 1
             self._cond.notify_all()
+            return True
 
     def leave_viewer(self, source_id: str) -> None:
         with self._cond:
-            self._streams[source_id].viewers -= 1
+            stream = self._streams.get(source_id)
+            if stream is not None:
+                stream.viewers -= 1
 
     def total_viewers(self) -> int:
         with self._cond:
@@ -166,12 +191,12 @@ class FrameHub:
     async def next_jpeg(self, source_id: str, after: int, timeout: float = 5.0) -> tuple[bytes | None, int, float]:
         """The newest JPEG of ``source_id`` newer than number ``after`` (waiting for one), with its
         number and the monotonic time its frame was published; (None, after, 0) once the hub is
-        closed, or on timeout."""
+        closed or the stream removed (``has`` tells which), or on timeout."""
         deadline = time.monotonic() + timeout
         while True:
             with self._cond:
-                stream = self._streams[source_id]
-                if self._closed:
+                stream = self._streams.get(source_id)
+                if self._closed or stream is None:
                     return None, after, 0.0
                 if stream.jpeg is not None and stream.jpeg_seq > after:
                     return stream.jpeg, stream.jpeg_seq, stream.jpeg_time
@@ -189,9 +214,9 @@ class FrameHub:
     def snapshot(self, source_id: str) -> bytes:
         """A JPEG of the newest picture (encoded here if it has none yet), or of the placeholder
         while the source is quiet (a frozen frame would look like a scene where nothing moves);
-        None before the source is known to have a size."""
+        ``KeyError`` for a stream that is not (or no longer) there."""
         with self._cond:
-            stream = self._streams[source_id]
+            stream = self._streams[source_id]  # KeyError: no such stream (any more)
             quiet = stream.frame_at is None or time.monotonic() - stream.frame_at >= self.placeholder_after_s
             if not quiet and stream.jpeg is not None and stream.jpeg_of == stream.frame_seq:
                 return stream.jpeg
@@ -262,9 +287,7 @@ class FrameHub:
         return None
 
     def _encode_loop(self) -> None:
-        with contextlib.suppress(OSError, AttributeError):  # not Linux: the thread keeps the process's priority
-            thread = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + ENCODER_NICER_BY))
+        yield_to_pipeline()  # when the cores are short the streams skip frames, not the pipeline
         while True:
             with self._cond:
                 job = None

@@ -11,6 +11,7 @@ image is refused (415) before any engine sees it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import threading
@@ -61,6 +62,11 @@ class SegmentService:
         self.class_names = self._all[0].class_names
         self.colorize = Colorizer(self._all[0].palette)
         self._pool = ThreadPoolExecutor(serve.segment_workers, thread_name_prefix="serve-segment")
+        started = threading.Barrier(serve.segment_workers + 1)
+        for _ in range(serve.segment_workers):  # every worker now, from this thread: the pipeline's priority
+            self._pool.submit(started.wait, 10.0)
+        with contextlib.suppress(threading.BrokenBarrierError):  # a worker late to start is started on demand
+            started.wait(10.0)
 
     async def handle(self, body: bytes, fmt: str) -> Reply:
         if fmt not in FORMATS:

@@ -7,7 +7,10 @@
     ...                                              # the pipeline runs; viewers come and go
     server.close()                                   # streams end, uvicorn stops, its thread is joined
 
-uvicorn runs on its own thread with its own event loop (``serve-http``); it installs no signal
+uvicorn runs on its own thread with its own event loop (``serve-http``, at a lower priority than
+the pipeline's threads: ``serve.priority``; uvloop and httptools where installed, as the serve
+extra does: what 50 MJPEG viewers cost the pipeline with each is in ``docs/benchmarks.md``); it
+installs no signal
 handlers there (only the main thread may), configures no logging (``log_config=None``) and keeps
 no access log. The pipeline's sink thread only hands pictures to the ``FrameHub``; the hub's
 encoder thread and the event loop do the rest, so no viewer can slow the pipeline. ``close`` is
@@ -24,6 +27,7 @@ import errno
 import socket
 import threading
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from pipeline import Pipeline
@@ -31,6 +35,7 @@ from pipeline.config_schema import Config, ServeConfig
 from segcore.errors import OutputError
 from serve.app import StatsCache, build_app
 from serve.hub import FrameHub
+from serve.priority import yield_to_pipeline
 from serve.segment import SegmentService
 from serve.sink import ServeSink
 
@@ -62,6 +67,29 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (the serve extra), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(main)`` on the loop of ``_new_loop``: the same clean-up (async generators,
+    the executor of ``asyncio.to_thread``), on Python 3.10 too."""
+    loop = _new_loop()
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
 def serve_in_thread(app: Any, sock: socket.socket, hub: FrameHub) -> tuple[Any, threading.Thread]:
     """uvicorn serving ``app`` on ``sock`` from a thread of its own (``serve-http``), whose event
     loop ``hub`` wakes viewers on; returns once it accepts connections (RuntimeError if it cannot)."""
@@ -72,10 +100,11 @@ def serve_in_thread(app: Any, sock: socket.socket, hub: FrameHub) -> tuple[Any, 
     server = uvicorn.Server(config)
 
     async def main() -> None:
+        yield_to_pipeline()  # viewers skip frames when the cores are short; the pipeline does not slow
         hub.bind_loop(asyncio.get_running_loop())
         await server.serve(sockets=[sock])
 
-    thread = threading.Thread(target=asyncio.run, args=(main(),), name="serve-http", daemon=True)
+    thread = threading.Thread(target=run_loop, args=(main(),), name="serve-http", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
@@ -134,7 +163,8 @@ class Server:
         stats = StatsCache(pipeline)
         self.hub.state_of = stats.state_of
         app = build_app(pipeline, self.hub, self.segment, stats, token=serve.token,
-                        max_viewers=serve.max_viewers, max_upload_bytes=serve.max_upload_bytes)
+                        max_viewers=serve.max_viewers, max_upload_bytes=serve.max_upload_bytes,
+                        loopback_only=self.loopback_only)
         try:
             self._uvicorn, self._thread = serve_in_thread(app, self.socket, self.hub)
         except RuntimeError:

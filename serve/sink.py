@@ -23,6 +23,12 @@ class ServeSink:
     def open(self, sources: Mapping[str, SourceInfo]) -> None:
         self.hub.open((source_id, (info.width, info.height)) for source_id, info in sources.items())
 
+    def add_source(self, source_id: str, info: SourceInfo) -> None:
+        self.hub.open([(source_id, (info.width, info.height))])
+
+    def remove_source(self, source_id: str) -> None:
+        self.hub.remove(source_id)
+
     def write(self, result: SegResult) -> None:
         picture = result.rendered if result.rendered is not None else result.frame.image
         self.hub.publish(result.frame.source_id, picture, result.fractions)

@@ -1,4 +1,5 @@
-// The live page: one tile per source (its shared MJPEG stream), the legend, stats pushed by the
+// The live page: one tile per source (its shared MJPEG stream; tiles come and go with the sources
+// added and removed while running), the legend, stats pushed by the
 // server (server-sent events), and the render control. No external scripts.
 "use strict";
 const token = new URLSearchParams(location.search).get("token");
@@ -28,6 +29,10 @@ function tile(stream) {
 function showStats(data) {
   $("pipeline-state").textContent = "pipeline: " + data.state;
   showZones(data.zones);
+  const listed = new Set(data.streams.map((s) => "tile-" + s.id));
+  for (const box of [...$("tiles").children]) {  // a source removed while running: its tile goes
+    if (!listed.has(box.id)) { box.querySelector("img").src = ""; box.remove(); }
+  }
   for (const s of data.streams) {
     let box = $("tile-" + s.id);
     if (!box) { box = tile(s); $("tiles").append(box); }

@@ -141,3 +141,22 @@ def test_a_run_without_zones_lists_none_and_hides_the_panel(serve_factory: Calla
             assert page.locator("#zones").is_hidden()
         finally:
             page.close()
+
+
+def test_tiles_come_and_go_with_the_sources_added_and_removed(serve_factory: Callable[..., Any], browser: Any) -> None:
+    with serve_factory() as served:
+        page = browser.new_page()
+        try:
+            page.goto(served.url)
+            page.wait_for_function("() => document.querySelectorAll('.tile').length === 1")
+            added = served.client.post("/v1/streams", json={"uri": street(seed=5), "id": "gate"})
+            assert added.status_code == 201, added.text
+            page.wait_for_function(
+                "() => { const i = document.getElementById('img-gate'); return i && i.naturalWidth > 0; }",
+                timeout=10_000)
+            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-gate').textContent)")
+            assert served.client.delete("/v1/streams/gate").status_code == 200
+            page.wait_for_function("() => !document.getElementById('tile-gate')", timeout=5_000)
+            assert page.locator(".tile").count() == 1
+        finally:
+            page.close()
