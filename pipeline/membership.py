@@ -34,6 +34,7 @@ from pipeline.loops import ThreadLoops
 from pipeline.metrics import Metrics
 from pipeline.queues import QueueClosed
 from pipeline.sources.base import Source, SourceInfo
+from pipeline.sources.live import LiveSource
 from pipeline.threads import PipelineThreads
 from pipeline.topology import SourceSlot, Topology
 
@@ -118,6 +119,8 @@ class Membership:
                     raise SourceChangeRefused(
                         f"output {slot.name} was set up for the sources given at start and cannot take another; "
                         f"run the new source in a segstream of its own, or start this one without that output")
+            if isinstance(source, LiveSource) and not self.topology.live:  # known before opening: no connection tried
+                raise self._live_into_offline(source_id)
             self._reserved.add(source_id)
             self.opening.add(source)
         try:
@@ -141,9 +144,7 @@ class Membership:
             self._check_running("add a source")
             slot = self.topology.slot_for(source, info)
             if slot.live and not self.topology.live:
-                raise SourceChangeRefused(
-                    f"source {source_id} is live and this run is offline (every frame of its files, in order); "
-                    "start the run with source.mode=live to mix cameras in")
+                raise self._live_into_offline(source_id)
             told: list[object] = []
             try:
                 for sink_slot in self.topology.sinks:
@@ -189,6 +190,12 @@ class Membership:
                 return slot
         known = [s.source.source_id for s in self.topology.sources if not s.leaving.is_set()]
         raise UnknownSource(f"no source {source_id!r} in this run; its sources: {', '.join(known) or 'none'}")
+
+    @staticmethod
+    def _live_into_offline(source_id: str) -> SourceChangeRefused:
+        return SourceChangeRefused(
+            f"source {source_id} is live and this run is offline (every frame of its files, in order); "
+            "start the run with source.mode=live to mix cameras in")
 
     def _check_running(self, what: str) -> None:
         if not self.running():

@@ -183,3 +183,20 @@ def test_the_run_ends_when_the_sources_left_have_ended(tiny_model: Path) -> None
     assert summary["state"] == "finished"
     assert summary["sources"][ids[0]]["state"] == "removed"
     assert summary["sources"][ids[1]]["frames"] == 300
+
+
+def test_a_camera_is_refused_by_an_offline_run_before_any_connection(tiny_model: Path) -> None:
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))  # a camera address that would see a connection
+    listener.settimeout(0.5)
+    pipeline, collected = started(tiny_model, [ENDLESS.format(seed=1)])
+    try:
+        wait_until(lambda: collected.count("street") > 0, what="a first result")
+        with pytest.raises(SourceChangeRefused, match="live and this run is offline"):
+            pipeline.add_source(f"rtsp://127.0.0.1:{listener.getsockname()[1]}/cam")
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()
+        ended(pipeline)

@@ -18,7 +18,8 @@ from pipeline import Pipeline, load_config
 from serve.app import StatsCache, build_app
 from serve.hub import FrameHub
 from serve.segment import SegmentService
-from serve.server import bind, stop_thread, serve_in_thread
+from serve.server import bind, serve_in_thread, stop_thread
+from serve.sink import ServeSink
 from tests.pipeline.waiting import wait_until
 from tests.serve.conftest import street
 from tests.serve.test_http import read_parts
@@ -109,8 +110,6 @@ def test_a_server_beyond_this_machine_without_a_token_refuses_source_changes(tin
     config = load_config(None, [f"model.path={tiny_model}", "source.pace=true", "source.synthetic_cache=null",
                                 "runtime.infer_workers=1"], values={"source.uris": [street()]})
     hub = FrameHub()
-    from serve.sink import ServeSink
-
     pipeline = Pipeline.from_config(config, sinks=[ServeSink(hub)])
     pipeline.start()
     segment = SegmentService(dataclasses.replace(config, model=dataclasses.replace(config.model, path=str(pipeline.model_path))))
