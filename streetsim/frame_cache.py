@@ -176,13 +176,14 @@ class _Collection:
 
 
 def _pack_frame(image: np.ndarray, labels: np.ndarray) -> Packed:
-    return zlib.compress(image, LEVEL), zlib.compress(labels, LEVEL)
+    return zlib.compress(np.ascontiguousarray(image).data, LEVEL), zlib.compress(np.ascontiguousarray(labels).data, LEVEL)
 
 
 def _pack(key: dict, packed: list[Packed]) -> bytes:
     header = json.dumps(key, sort_keys=True).encode()
     lengths = np.array([(len(a), len(b)) for a, b in packed], dtype="<u4")
-    parts = [MAGIC, struct.pack("<I", len(header)), header, struct.pack("<I", len(packed)), lengths.tobytes()]
+    parts: list[bytes | memoryview] = [MAGIC, struct.pack("<I", len(header)), header, struct.pack("<I", len(packed)),
+                                       lengths.tobytes()]
     parts += [blob for pair in packed for blob in pair]
     body = b"".join(parts)
     return body + struct.pack("<I", zlib.crc32(body))

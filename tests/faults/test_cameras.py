@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -179,16 +179,19 @@ def test_a_camera_lost_for_good_is_a_runtime_failure(camera: RtspServer, tiny_mo
     assert decoded_frames(tmp_path / "v.mp4") == summary["frames"]
 
 
-def interrupt_at(args: list[str], cwd: Path, wait_for: str) -> tuple[int, float, str]:
-    """Start a run, SIGINT it once ``wait_for`` shows on stderr (and a moment more): (exit code, the
-    seconds from the signal to the end, stderr)."""
+def interrupt_at(args: list[str], cwd: Path, wait_for: str, *,
+                 then: Callable[[Lines], None] | None = None, settle_s: float = 0.5) -> tuple[int, float, str]:
+    """Start a run, SIGINT it once ``wait_for`` shows on stderr (``then`` done, and ``settle_s`` more):
+    (exit code, the seconds from the signal to the end, stderr)."""
     process = subprocess.Popen(
         [sys.executable, str(SCRIPT), *args], cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     stderr = Lines(process.stderr)  # type: ignore[arg-type]
     try:
         stderr.wait_for(wait_for, timeout=60)
-        time.sleep(0.5)
+        if then is not None:
+            then(stderr)
+        time.sleep(settle_s)
         sent = time.monotonic()
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
@@ -222,26 +225,15 @@ def test_ctrl_c_is_prompt_while_backing_off_before_the_next_attempt(tiny_model: 
 
 
 def test_ctrl_c_is_prompt_while_reconnecting_after_a_loss(camera: RtspServer, tiny_model: Path, tmp_path: Path) -> None:
-    process_args = [camera.url, "--model", str(tiny_model), "--json", "s.json", "--set", "output.video=null",
-                    "--set", "source.reconnect.stall_timeout_s=1", "--set", "source.reconnect.initial_backoff_s=30",
-                    "--set", "source.reconnect.max_backoff_s=30"]
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *process_args], cwd=tmp_path, env=ENV,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    stderr = Lines(process.stderr)  # type: ignore[arg-type]
-    try:
-        stderr.wait_for("-> streaming", timeout=60)
+    def lose_the_camera(stderr: Lines) -> None:
         camera.kill()
         stderr.wait_for("streaming -> reconnecting", timeout=30)
-        sent = time.monotonic()
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-        took = time.monotonic() - sent
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130 and "Traceback" not in stderr.text(), stderr.text()
+
+    code, took, stderr = interrupt_at(
+        [camera.url, "--model", str(tiny_model), "--json", "s.json", "--set", "output.video=null",
+         "--set", "source.reconnect.stall_timeout_s=1", "--set", "source.reconnect.initial_backoff_s=30",
+         "--set", "source.reconnect.max_backoff_s=30"], tmp_path, "-> streaming", then=lose_the_camera, settle_s=0.0)
+    assert code == 130 and "Traceback" not in stderr, stderr
     assert took < 3.0, f"{took:.1f} s from Ctrl-C to the end"
 
 

@@ -62,9 +62,9 @@ def test_the_page_shows_live_tiles_stats_and_the_placeholder(
             assert before.shape == after.shape and float(np.abs(before.astype(int) - after.astype(int)).mean()) > 1.0
 
             stats = page.locator("#stats-street")
-            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street').textContent)")
+            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street')?.textContent ?? '')")
             text = stats.text_content()
-            page.wait_for_function("t => document.getElementById('stats-street').textContent !== t", arg=text)
+            page.wait_for_function("t => (document.getElementById('stats-street')?.textContent ?? '') !== t", arg=text)
             assert "fps" in stats.text_content() and "p99" in stats.text_content()
 
             page.select_option("#visualize", "mask")
@@ -72,7 +72,7 @@ def test_the_page_shows_live_tiles_stats_and_the_placeholder(
 
             # the finite street ends: its stats say so and its image becomes the placeholder
             page.wait_for_function(
-                "() => document.getElementById('stats-street_1').textContent.startsWith('finished')", timeout=20_000)
+                "() => (document.getElementById('stats-street_1')?.textContent ?? '').startsWith('finished')", timeout=20_000)
             ended = time.monotonic()
             page.wait_for_timeout(1500)
             placeholder = shot(page, "#img-street_1")
@@ -91,10 +91,10 @@ def test_the_page_works_behind_a_token(serve_factory: Callable[..., Any], browse
             page.wait_for_function(
                 "() => { const i = document.getElementById('img-street'); return i && i.naturalWidth > 0; }",
                 timeout=10_000)
-            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street').textContent)")
+            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street')?.textContent ?? '')")
             page.select_option("#visualize", "side")
-            page.wait_for_function("() => document.getElementById('error').textContent === '' && "
-                                   "document.getElementById('img-street').naturalWidth === 640", timeout=10_000)
+            page.wait_for_function("() => (document.getElementById('error')?.textContent ?? '') === '' && "
+                                   "document.getElementById('img-street')?.naturalWidth === 640", timeout=10_000)
             assert served.pipeline.render_view[0] == "side"
         finally:
             page.close()
@@ -124,8 +124,8 @@ def test_zone_events_are_listed_by_the_api_and_shown_on_the_page(
         try:
             page.goto(served.url)
             page.wait_for_function(
-                "() => /in zones now: street \\/ everywhere \\//.test(document.getElementById('zones-active').textContent)"
-                " && / start  street \\/ everywhere/.test(document.getElementById('zones-recent').textContent)",
+                "() => /in zones now: street \\/ everywhere \\//.test(document.getElementById('zones-active')?.textContent ?? '')"
+                " && / start  street \\/ everywhere/.test(document.getElementById('zones-recent')?.textContent ?? '')",
                 timeout=10_000)
         finally:
             page.close()
@@ -137,7 +137,7 @@ def test_a_run_without_zones_lists_none_and_hides_the_panel(serve_factory: Calla
         page = browser.new_page()
         try:
             page.goto(served.url)
-            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street').textContent)")
+            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-street')?.textContent ?? '')")
             assert page.locator("#zones").is_hidden()
         finally:
             page.close()
@@ -154,7 +154,7 @@ def test_tiles_come_and_go_with_the_sources_added_and_removed(serve_factory: Cal
             page.wait_for_function(
                 "() => { const i = document.getElementById('img-gate'); return i && i.naturalWidth > 0; }",
                 timeout=10_000)
-            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-gate').textContent)")
+            page.wait_for_function("() => /frames [1-9]/.test(document.getElementById('stats-gate')?.textContent ?? '')")
             assert served.client.delete("/v1/streams/gate").status_code == 200
             page.wait_for_function("() => !document.getElementById('tile-gate')", timeout=5_000)
             assert page.locator(".tile").count() == 1
