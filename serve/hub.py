@@ -14,6 +14,7 @@ Threads and who waits for whom:
   never holds anyone up;
 - a snapshot encodes on the caller's (worker) thread when the newest frame has no JPEG yet.
 
+``remove(source_id)`` (a source left the running pipeline) ends that source's viewers' streams;
 ``close()`` ends the encoder thread and wakes every viewer, whose stream then ends.
 """
 

@@ -9,11 +9,11 @@
 
 uvicorn runs on its own thread with its own event loop (``serve-http``, at a lower priority than
 the pipeline's threads: ``serve.priority``; uvloop and httptools where installed, as the serve
-extra does: what 50 MJPEG viewers cost the pipeline with each is in ``docs/benchmarks.md``); it
-installs no signal
-handlers there (only the main thread may), configures no logging (``log_config=None``) and keeps
-no access log. The pipeline's sink thread only hands pictures to the ``FrameHub``; the hub's
-encoder thread and the event loop do the rest, so no viewer can slow the pipeline. ``close`` is
+extra does: what 50 MJPEG viewers cost the pipeline with each is in ``docs/benchmarks.md``). It
+installs no signal handlers there (only the main thread may), configures no logging
+(``log_config=None``) and keeps no access log. The pipeline's sink thread only hands pictures to
+the ``FrameHub``; the hub's encoder thread and the event loop do the rest, so no viewer can hold
+up the pipeline. ``close`` is
 idempotent and bounded in time: the hub ends every stream first, so uvicorn's graceful shutdown
 has nothing to wait for.
 """
