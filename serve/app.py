@@ -52,6 +52,7 @@ BOUNDARY = "frame"
 EVENTS_INTERVAL_S = 0.5
 RECENT_EVENTS = 10  # zone events listed in /v1/streams and on the page
 STATS_MAX_AGE_S = 0.25  # stats() is shared by every request within this long
+MAX_JSON_BYTES = 64 * 1024  # the JSON bodies of /v1/render and /v1/streams are a few dozen bytes
 STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # ids name files and URL paths
 
 
@@ -118,6 +119,23 @@ class MjpegParts:
 
         return StreamingResponse(parts(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body; ``TooLarge`` past ``MAX_JSON_BYTES``, None when it is not JSON."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise TooLarge
+    try:
+        return json.loads(bytes(body) or b"{}")
+    except ValueError:
+        return None
+
+
+class TooLarge(Exception):
+    """A JSON body longer than ``MAX_JSON_BYTES``."""
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -216,9 +234,9 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
         if refused is not None:
             return refused
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            body = None
+            body = await _json_body(request)
+        except TooLarge:
+            return _error(413, f"the body is larger than {MAX_JSON_BYTES} bytes; send a small JSON object")
         if not isinstance(body, dict) or not isinstance(body.get("uri"), str) or set(body) - {"uri", "id"}:
             return _error(400, 'send a JSON object {"uri": "rtsp://camera/stream", "id": "door"} ("id" optional)')
         source_id = body.get("id")
@@ -261,8 +279,10 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
     @app.post("/v1/render")
     async def set_render(request: Request) -> JSONResponse:
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
+            body = await _json_body(request)
+        except TooLarge:
+            return _error(413, f"the body is larger than {MAX_JSON_BYTES} bytes; send a small JSON object")
+        if body is None:
             return _error(400, 'the body is not JSON; send {"visualize": "overlay", "alpha": 0.5}')
         if not isinstance(body, dict) or set(body) - {"visualize", "alpha"}:
             return _error(400, 'send a JSON object with "visualize" (overlay, mask, side) and/or "alpha" (0..1)')

@@ -85,6 +85,7 @@ def test_bad_stream_requests_get_one_json_error(serve_factory: Callable[..., Any
             (json.dumps({"uri": street(), "id": "../etc"}).encode(), 400, "an id is"),
             (json.dumps({"uri": "synthetic://nowhere"}).encode(), 422, "synthetic"),
             (json.dumps({"uri": "/no/such/clip.mp4"}).encode(), 422, "clip.mp4"),
+            (json.dumps({"uri": "x" * 70_000}).encode(), 413, "larger than"),
         ]:
             reply = client.post("/v1/streams", content=body)
             assert reply.status_code == status, (body, reply.text)
