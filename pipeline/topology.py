@@ -198,10 +198,14 @@ class Topology:
         return sum(slot.queue.dropped for slot in self.sources)
 
     def expected_frames(self) -> int | None:
-        """Frames the sources will deliver within ``runtime.max_frames``; None when unknown (live, endless)."""
+        """Frames the sources will deliver within ``runtime.max_frames``; None when unknown (live, endless).
+        A source removed while running counts the frames it read that were not dropped."""
         total = 0
         limit = self.config.runtime.max_frames
-        for slot in self.sources:
+        for slot in list(self.sources):
+            if slot.leaving.is_set():
+                total += max(0, slot.frames_read - slot.queue.dropped)
+                continue
             count = slot.info.frame_count
             if slot.info.is_live or count is None:
                 if not limit:

@@ -28,6 +28,10 @@ class _Progress:
 
     def update(self, pipeline: Pipeline) -> None:
         if self.bar is not None:
+            total = pipeline.expected_frames()  # grows when a source is added while running, shrinks when one is removed
+            if total and total != self.bar.total:
+                self.bar.total = total
+                self.bar.refresh()
             done = pipeline.metrics.frames
             if done > self.bar.n:
                 self.bar.update(done - self.bar.n)

@@ -200,3 +200,22 @@ def test_a_camera_is_refused_by_an_offline_run_before_any_connection(tiny_model:
     finally:
         listener.close()
         ended(pipeline)
+
+
+def test_the_expected_frame_count_follows_the_sources(tiny_model: Path) -> None:
+    """What the progress bar is sized by: a finite source added counts its frames, one removed
+    counts what it read and was not dropped."""
+    pipeline, collected = started(tiny_model, [FINITE.format(seed=1, frames=4000)])
+    try:
+        assert pipeline.expected_frames() == 4000
+        pipeline.add_source(FINITE.format(seed=2, frames=4000), source_id="second")
+        assert pipeline.expected_frames() == 8000
+        pipeline.remove_source("second")
+        slot = next(s for s in pipeline._topology.sources if s.source.source_id == "second")
+        wait_until(lambda: slot.thread is not None and not slot.thread.is_alive(), what="the removed source's thread to end")
+        assert pipeline.expected_frames() == 4000 + slot.frames_read - slot.queue.dropped
+    finally:
+        pipeline.stop(drain=False)
+        assert pipeline.join(timeout=20.0)
+    delivered = pipeline.stats()["sources"]["second"]["frames"]
+    assert delivered <= slot.frames_read - slot.queue.dropped
