@@ -103,7 +103,7 @@ class Membership:
         from pipeline.sources import open_source, source_id_for
 
         with self.lock:
-            taken = [slot.source.source_id for slot in self.topology.sources] + sorted(self._reserved)
+            taken = self._taken()
         source_id = source_id or source_id_for(uri, len(taken), taken)
         return open_source(uri, source_id=source_id, config=config, on_status=on_status)
 
@@ -111,7 +111,7 @@ class Membership:
         source_id = source.source_id
         with self.lock:
             self._check_running("add a source")
-            if source_id in self._reserved or any(s.source.source_id == source_id for s in self.topology.sources):
+            if source_id in self._taken():
                 raise SourceChangeRefused(f"source id {source_id!r} is taken in this run (ids stay taken after a "
                                           "source is removed); give another id")
             for slot in self.topology.sinks:
@@ -183,6 +183,10 @@ class Membership:
             if forget is not None:
                 forget(source_id)
         self.threads.close_stuck_sources_later([slot])
+
+    def _taken(self) -> list[str]:
+        """Every id used in this run (the lock held): its sources, removed ones too, and those joining now."""
+        return [slot.source.source_id for slot in self.topology.sources] + sorted(self._reserved)
 
     def _find(self, source_id: str) -> SourceSlot:
         for slot in self.topology.sources:

@@ -121,21 +121,27 @@ class MjpegParts:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _json_body(request: Request) -> Any:
-    """The request's JSON body; ``TooLarge`` past ``MAX_JSON_BYTES``, None when it is not JSON."""
+async def _capped_body(request: Request, limit: int) -> bytes:
+    """The request's body, read as it arrives; ``TooLarge`` as soon as it passes ``limit`` bytes."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_JSON_BYTES:
+        if len(body) > limit:
             raise TooLarge
+    return bytes(body)
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body; ``TooLarge`` past ``MAX_JSON_BYTES``, None when it is not JSON."""
+    body = await _capped_body(request, MAX_JSON_BYTES)
     try:
-        return json.loads(bytes(body) or b"{}")
+        return json.loads(body or b"{}")
     except ValueError:
         return None
 
 
 class TooLarge(Exception):
-    """A JSON body longer than ``MAX_JSON_BYTES``."""
+    """A body longer than its route takes."""
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -321,12 +327,11 @@ def build_app(pipeline: Pipeline, hub: FrameHub, segment: SegmentService, stats:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_upload_bytes:
             return _error(413, f"the body has {declared} bytes, more than serve.max_upload_bytes ({max_upload_bytes})")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_upload_bytes:
-                return _error(413, f"the body is larger than serve.max_upload_bytes ({max_upload_bytes})")
-        reply = await segment.handle(bytes(body), format)
+        try:
+            body = await _capped_body(request, max_upload_bytes)
+        except TooLarge:
+            return _error(413, f"the body is larger than serve.max_upload_bytes ({max_upload_bytes})")
+        reply = await segment.handle(body, format)
         return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
 
     @app.get("/metrics")

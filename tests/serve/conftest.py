@@ -20,6 +20,16 @@ from serve import Server
 STREET = "synthetic://street?size=320x180&fps=15&seed={seed}&frames={frames}"
 
 
+def zone_everywhere(source: str = "street") -> str:
+    """A ``zones=`` setting: one zone over the whole picture of ``source`` watching every class, so
+    that whatever the model sees there starts an event."""
+    from segcore.labels import CITYSCAPES
+
+    return (f"zones={{{source}: [{{name: everywhere, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], "
+            f"classes: [{', '.join(repr(c) for c in CITYSCAPES.class_names)}], enter: 0.01, exit: 0.005, "
+            "min_duration_s: 0}]}")
+
+
 def street(frames: int = 0, seed: int = 1) -> str:
     """An endless (``frames=0``) or finite synthetic street of 320×180 at 15 fps."""
     return STREET.format(seed=seed, frames=frames)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.serve.conftest import looks_like_placeholder, street
+from tests.serve.conftest import looks_like_placeholder, street, zone_everywhere
 
 playwright_api = pytest.importorskip("playwright.sync_api")  # a dev dependency: CI installs it
 CHROMIUM = shutil.which("chromium")
@@ -105,11 +105,7 @@ def test_zone_events_are_listed_by_the_api_and_shown_on_the_page(
 ) -> None:
     """A zone over the whole picture watching every class: whatever the model sees there starts an
     event, which /v1/streams lists (as the zone sink's hub has it) and the page shows."""
-    from segcore.labels import CITYSCAPES
-
-    zone = ("zones={street: [{name: everywhere, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], "
-            f"classes: [{', '.join(repr(c) for c in CITYSCAPES.class_names)}], enter: 0.01, exit: 0.005, "
-            "min_duration_s: 0}]}")
+    zone = zone_everywhere()
     with serve_factory(settings=[zone]) as served:
         deadline = time.monotonic() + 20
         zones: dict[str, Any] = {}

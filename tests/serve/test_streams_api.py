@@ -21,7 +21,7 @@ from serve.segment import SegmentService
 from serve.server import bind, serve_in_thread, stop_thread
 from serve.sink import ServeSink
 from tests.pipeline.waiting import wait_until
-from tests.serve.conftest import street
+from tests.serve.conftest import street, zone_everywhere
 from tests.serve.test_http import read_parts
 
 pytestmark = pytest.mark.timeout(90)
@@ -135,11 +135,7 @@ def test_a_server_beyond_this_machine_without_a_token_refuses_source_changes(tin
 
 
 def test_the_zone_events_of_a_removed_source_end_as_removed(serve_factory: Callable[..., Any]) -> None:
-    from segcore.labels import CITYSCAPES
-
-    zone = ("zones={street: [{name: everywhere, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], "
-            f"classes: [{', '.join(repr(c) for c in CITYSCAPES.class_names)}], enter: 0.01, exit: 0.005, "
-            "min_duration_s: 0}]}")
+    zone = zone_everywhere()
     with serve_factory([street(), street(seed=2)], settings=[zone]) as served:
         client = served.client
         wait_until(lambda: client.get("/v1/streams").json()["zones"]["active"], what="a zone event under way")
